@@ -1,0 +1,101 @@
+"""Every workaround for the frozen OpenMMLab stack, in one place.
+
+MMagic 1.2.0 (Dec 2023) and mmengine 0.10.7 are the last releases; both predate torch >= 2.6 and
+numpy 2. Each patch below names the upstream problem it covers and when it can go. Nothing else in
+the package patches third-party behaviour. Importing this module applies every patch; each patch
+is idempotent and does nothing where the problem is absent.
+"""
+import importlib.machinery
+import importlib.util
+import sys
+import types
+
+MMAGIC_AVAILABLE = importlib.util.find_spec('mmagic') is not None
+
+
+# --- 1. mmcv-lite has no compiled ops -------------------------------------------------------------
+# `import mmagic.models` imports every editor; five of them (edvr, tdan, basicvsr++, stylegan1/2)
+# import `mmcv.ops` at module level, which needs the compiled `mmcv._ext`. mmcv-lite (our default
+# install) has none. We register a placeholder `mmcv._ext` so those unrelated editors import; any
+# attribute access on it (i.e. a real call into an mmcv op) raises a clear error. The placeholder
+# needs a loader-less ModuleSpec: mmengine's `mmcv_full_available()` (Runner.wrap_model) calls
+# `importlib.util.find_spec('mmcv._ext')`, which raises on a module without `__spec__`.
+# Goes away when: mmagic stops importing mmcv.ops eagerly (never: it is frozen), or the user installs
+# full mmcv, in which case this does nothing.
+MMCV_EXT_PLACEHOLDER = 'retinexmamba_mm placeholder'
+
+
+class MMCVOpsUnavailable(ImportError):
+    """Raised when code calls an mmcv op while only mmcv-lite is installed."""
+
+
+class _MissingMMCVExt(types.ModuleType):
+
+    def __getattr__(self, name):
+        if name.startswith('__') and name.endswith('__'):
+            raise AttributeError(name)
+        raise MMCVOpsUnavailable(
+            f'mmcv op {name!r} needs full mmcv (compiled ops), but only mmcv-lite is '
+            'installed. RetinexMamba itself never calls mmcv ops; this comes from another '
+            'OpenMMLab model. Install full mmcv 2.1.0 (see README, "Install into an existing '
+            'OpenMMLab setup") to use it.')
+
+
+def _patch_mmcv_ext():
+    if 'mmcv._ext' in sys.modules or importlib.util.find_spec('mmcv') is None:
+        return
+    try:
+        if importlib.util.find_spec('mmcv._ext') is not None:
+            return  # full mmcv: nothing to do
+    except (ImportError, ValueError):
+        pass
+    module = _MissingMMCVExt('mmcv._ext', MMCV_EXT_PLACEHOLDER)
+    module.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
+    module.__file__ = None
+    sys.modules['mmcv._ext'] = module
+
+
+def mmcv_full_installed():
+    """True when the compiled mmcv ops are present (not our placeholder)."""
+    ext = sys.modules.get('mmcv._ext')
+    if ext is None:
+        try:
+            return importlib.util.find_spec('mmcv._ext') is not None
+        except (ImportError, ValueError):
+            return False
+    return not isinstance(ext, _MissingMMCVExt)
+
+
+# --- 2. torch >= 2.6 loads with weights_only=True by default ----------------------------------------
+# mmengine 0.10.7 saves checkpoints holding its `HistoryBuffer`, numpy arrays and scalars (message
+# hub, meta) and loads them with a bare `torch.load`, so `load_from`, `--resume` and `test.py` fail
+# with "Weights only load failed". We keep the safety check and allow-list exactly the types such
+# checkpoints hold. Arbitrary pickled objects in other files are still refused.
+# Goes away when: mmengine passes weights_only itself or stores only plain types (never: frozen).
+def _mmengine_checkpoint_safe_globals():
+    import numpy as np
+    safe = [np.ndarray, np.dtype, np.core.multiarray._reconstruct, np.core.multiarray.scalar]
+    safe += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16,
+                                         np.int32, np.int64, np.uint8, np.bool_)]
+    try:
+        from mmengine.logging.history_buffer import HistoryBuffer
+        safe.append(HistoryBuffer)
+    except ImportError:
+        pass
+    try:
+        from mmengine.config import ConfigDict
+        safe.append(ConfigDict)
+    except ImportError:
+        pass
+    return safe
+
+
+def _patch_torch_safe_globals():
+    import torch
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is not None:  # torch >= 2.4
+        add(_mmengine_checkpoint_safe_globals())
+
+
+_patch_mmcv_ext()
+_patch_torch_safe_globals()

@@ -1,0 +1,3 @@
+from .low_light_enhancer import LowLightEnhancer
+
+__all__ = ['LowLightEnhancer']

@@ -1,0 +1,78 @@
+"""Train a model from a config with mmengine's Runner.
+
+    python tools/train.py configs/retinexmamba_lol_v1.py [--work-dir DIR] [--resume [PATH]] [--amp]
+        [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+
+Multi-GPU: tools/dist_train.sh CONFIG NUM_GPUS (torchrun, --launcher pytorch).
+"""
+import argparse
+import os
+import os.path as osp
+
+import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a low-light enhancement model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from PATH, or from the latest checkpoint in the work dir when no PATH is given')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA)')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. train_cfg.max_iters=1000 (key=value pairs)')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    # torchrun sets LOCAL_RANK; torch.distributed.launch passes --local-rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg, args):
+    """Apply the command line on top of the config (the command line wins)."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        elif wrapper != 'AmpOptimWrapper':
+            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper!r}')
+
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'--resume: no checkpoint at {args.resume}')
+        cfg.resume, cfg.load_from = True, args.resume
+
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()

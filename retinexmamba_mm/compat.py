@@ -9,6 +9,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
+import warnings
 
 MMAGIC_AVAILABLE = importlib.util.find_spec('mmagic') is not None
 
@@ -30,15 +31,22 @@ class MMCVOpsUnavailable(ImportError):
 
 
 class _MissingMMCVExt(types.ModuleType):
+    """Stands in for `mmcv._ext`. mmcv's ext_loader checks `hasattr(ext, op)` for every op at
+    import time, so each attribute is a stub; calling the stub is the error."""
 
     def __getattr__(self, name):
         if name.startswith('__') and name.endswith('__'):
             raise AttributeError(name)
-        raise MMCVOpsUnavailable(
-            f'mmcv op {name!r} needs full mmcv (compiled ops), but only mmcv-lite is '
-            'installed. RetinexMamba itself never calls mmcv ops; this comes from another '
-            'OpenMMLab model. Install full mmcv 2.1.0 (see README, "Install into an existing '
-            'OpenMMLab setup") to use it.')
+
+        def missing_op(*args, **kwargs):
+            raise MMCVOpsUnavailable(
+                f'mmcv op {name!r} needs full mmcv (compiled ops), but only mmcv-lite is '
+                'installed. RetinexMamba never calls mmcv ops; this comes from another '
+                'OpenMMLab model. Install full mmcv 2.1.0 (README, "Install into an existing '
+                'OpenMMLab setup") to use it.')
+
+        missing_op.__name__ = name
+        return missing_op
 
 
 def _patch_mmcv_ext():
@@ -97,5 +105,14 @@ def _patch_torch_safe_globals():
         add(_mmengine_checkpoint_safe_globals())
 
 
+# --- 3. diffusers 0.24 (pinned for mmagic) warns on every import under torch >= 2.2 ------------------
+# "`torch.utils._pytree._register_pytree_node` is deprecated": harmless, but it is the first line a
+# user sees on every command. Goes away when: mmagic works with a newer diffusers (never: frozen).
+def _silence_diffusers_pytree_warning():
+    warnings.filterwarnings('ignore', message=r'`torch\.utils\._pytree\._register_pytree_node`',
+                            category=FutureWarning)
+
+
 _patch_mmcv_ext()
 _patch_torch_safe_globals()
+_silence_diffusers_pytree_warning()

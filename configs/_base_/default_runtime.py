@@ -42,4 +42,6 @@ visualizer = dict(
     bgr2rgb=True)
 custom_hooks = [
     dict(type='BasicVisualizationHook', interval=1),
+    # A NaN/inf loss stops training with a clear message before a checkpoint is written.
+    dict(type='CheckFiniteLossHook', interval=1),
 ]

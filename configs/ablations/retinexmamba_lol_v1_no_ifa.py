@@ -1,0 +1,7 @@
+# Ablation: RetinexMamba without IFA (SS2D sees the block input directly); everything else as configs/retinexmamba_lol_v1.py.
+from mmengine.config import read_base
+
+with read_base():
+    from ..retinexmamba_lol_v1 import *  # noqa: F401,F403
+
+model['generator'].update(use_ifa=False)

@@ -1,0 +1,4 @@
+from .low_light_data_preprocessor import LowLightDataPreprocessor
+from .paired_mixup import PairedMixup
+
+__all__ = ['LowLightDataPreprocessor', 'PairedMixup']

@@ -25,8 +25,9 @@ class LOLDataset(BasicImageDataset):
     Everything that would otherwise fail mid-training or end as PSNR = nan is checked here and
     raised with the file named: missing folder (with the expected layout), empty folder, files
     without a partner (listed both ways), unreadable or truncated images, and pairs whose sizes
-    differ. With ``check_images=True`` every file's header is read and PNGs are CRC-verified
-    without decoding pixels (about 1 ms a file; see ``image_io.check_image_file``).
+    differ. With ``check_images=True`` every file's header is read and every PNG chunk's CRC
+    is checked without decoding pixels (about 0.3 ms a file, 0.1 s for LOL-v1's test set; see
+    ``image_io.check_image_file``).
 
     Pixel formats: images are read by ``image_io.read_image_rgb`` (use the
     ``LoadRGBImageFromFile`` transform): grayscale, palette, RGBA and 16-bit files are converted

@@ -81,7 +81,7 @@ def test_truncated_files_are_caught(tmp_path, suffix):
     cut = tmp_path / f'cut.{suffix}'
     cut.write_bytes(data[:len(data) // 2])
     for check in (read_image_rgb, check_image_file):
-        with pytest.raises(ImageReadError, match=rf'cut\.{suffix}.*truncated'):
+        with pytest.raises(ImageReadError, match=rf'cut\.{suffix}: .*truncated'):
             check(cut)
 
 
@@ -91,3 +91,12 @@ def test_not_an_image_and_missing_file(tmp_path):
         check_image_file(tmp_path / 'text.png')
     with pytest.raises(ImageReadError, match=r'nope\.png: file not found'):
         read_image_rgb(tmp_path / 'nope.png')
+
+
+def test_png_with_a_corrupted_chunk_is_caught_without_decoding(tmp_path):
+    path = write_png(tmp_path / 'bad.png', random_rgb(32, 32))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the pixel data
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"bad\.png: PNG chunk b'IDAT' fails its CRC"):
+        check_image_file(path)

@@ -108,7 +108,7 @@ def test_unreadable_and_truncated_images_are_named(tmp_path):
     message = str(error.value)
     assert '2 unreadable image(s)' in message
     assert 'input/2.png: not a readable image' in message
-    assert 'target/3.png: cannot read' in message and 'truncated' in message
+    assert 'target/3.png: PNG chunk' in message and 'truncated' in message
 
 
 def test_pairs_of_different_sizes_are_named(tmp_path):

@@ -7,7 +7,7 @@ Imported by ``retinexmamba_mm/__init__.py`` when MMagic is installed, so a confi
 from mmagic.registry import MODELS
 
 from . import datasets, engine, evaluation  # noqa: F401  (modules register themselves)
-from .models import editors  # noqa: F401
+from .models import data_preprocessors, editors  # noqa: F401
 from .models.backbones import RetinexMamba
 
 MODELS.register_module(module=RetinexMamba)

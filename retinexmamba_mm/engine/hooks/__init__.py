@@ -1,0 +1,3 @@
+from .check_finite_loss_hook import CheckFiniteLossHook, NonFiniteLossError
+
+__all__ = ['CheckFiniteLossHook', 'NonFiniteLossError']

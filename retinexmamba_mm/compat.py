@@ -105,6 +105,30 @@ def _patch_torch_safe_globals():
         add(_mmengine_checkpoint_safe_globals())
 
 
+# HistoryBuffer.__getstate__ also pickles its class-level table of statistics functions, which
+# pickle encodes as `getattr(HistoryBuffer, 'min')`. Allow-listing `getattr` would reopen the
+# door weights_only closes (getattr chains reach eval), so instead we save buffers without that
+# table: it is rebuilt on load by `_set_default_statistics` and by whoever registered custom
+# statistics at import. Checkpoints saved before this patch (by plain mmengine) still hold the
+# references; re-save them once with `weights_only=False` if you trust them.
+def _patch_history_buffer_pickling():
+    try:
+        from mmengine.logging.history_buffer import HistoryBuffer
+    except ImportError:
+        return
+    if getattr(HistoryBuffer.__getstate__, '_retinexmamba_compat', False):
+        return
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop('statistics_methods', None)
+        state.pop('_statistics_methods', None)
+        return state
+
+    __getstate__._retinexmamba_compat = True
+    HistoryBuffer.__getstate__ = __getstate__
+
+
 # --- 3. diffusers 0.24 (pinned for mmagic) warns on every import under torch >= 2.2 ------------------
 # "`torch.utils._pytree._register_pytree_node` is deprecated": harmless, but it is the first line a
 # user sees on every command. Goes away when: mmagic works with a newer diffusers (never: frozen).
@@ -115,4 +139,5 @@ def _silence_diffusers_pytree_warning():
 
 _patch_mmcv_ext()
 _patch_torch_safe_globals()
+_patch_history_buffer_pickling()
 _silence_diffusers_pytree_warning()

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import ParamSchedulerHook
+from mmengine.hooks import Hook, ParamSchedulerHook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
 
 import retinexmamba_mm.engine  # noqa: F401  (registers the scheduler)
 
@@ -129,3 +131,76 @@ def test_lr_holds_after_the_last_cycle_and_bad_arguments_are_refused():
                 dict(periods=[3], eta_mins=[0.1], restart_weights=[1, 1])):
         with pytest.raises(ValueError):
             PARAM_SCHEDULERS.build(dict(type='CosineRestartCyclicLR', optimizer=optimizer, **bad))
+
+
+class _RecordLR(Hook):
+    """Keeps the lr each training iteration runs with."""
+
+    def __init__(self):
+        self.lrs = {}
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.lrs[runner.iter] = runner.optim_wrapper.get_lr()['lr'][0]
+
+
+class _Tiny(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        return dict(loss=(self.weight * inputs).abs().mean())
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _InterruptAfter(Hook):
+    priority = 'LOWEST'  # after the CheckpointHook of the same iteration
+
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.iteration:
+            raise _Interrupted
+
+
+def _runner(work_dir, max_iters, hooks, **kwargs):
+    return Runner(
+        model=_Tiny(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=[dict(inputs=torch.ones(1))] * 4,
+            sampler=dict(type='InfiniteSampler', shuffle=False),
+            batch_size=1,
+            num_workers=0,
+            collate_fn=dict(type='default_collate')),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=1.0)),
+        param_scheduler=[dict(type='CosineRestartCyclicLR', periods=[4, 6],
+                              restart_weights=[1, 1], eta_mins=[1.5, 0.1], by_epoch=False)],
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=5, by_epoch=False)),
+        custom_hooks=hooks,
+        default_scope='mmagic',
+        **kwargs)
+
+
+def test_in_an_mmengine_runner_and_across_a_resume(tmp_path):
+    def expected(t):
+        eta_min, step, period = (1.5, t, 4) if t <= 4 else (0.1, t - 4, 6)
+        return eta_min + 0.5 * (1.0 - eta_min) * (1 + math.cos(math.pi * step / period))
+
+    whole = _RecordLR()
+    _runner(tmp_path / 'whole', 10, [whole]).train()
+    assert whole.lrs == {t: pytest.approx(expected(t), rel=1e-12) for t in range(10)}
+
+    first, second = _RecordLR(), _RecordLR()
+    with pytest.raises(_Interrupted):  # the same 10-iteration run, killed after iteration 5
+        _runner(tmp_path / 'cut', 10, [first, _InterruptAfter(5)]).train()
+    _runner(tmp_path / 'cut', 10, [second], resume=True,
+            load_from=str(tmp_path / 'cut' / 'iter_5.pth')).train()
+    assert sorted(first.lrs) == list(range(5)) and sorted(second.lrs) == list(range(5, 10))
+    assert {**first.lrs, **second.lrs} == whole.lrs

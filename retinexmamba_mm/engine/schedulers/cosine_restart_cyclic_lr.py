@@ -41,8 +41,9 @@ class CosineRestartCyclicLR(LRSchedulerMixin, _ParamScheduler):
         begin (int): Step at which the schedule starts. Defaults to 0.
         end (int): Step at which it stops updating. Defaults to the end of the last cycle.
         last_step (int): Used when resuming without a state dict. Defaults to -1.
-        by_epoch (bool): Step per epoch instead of per iteration. Defaults to False (the recipe's
-            periods are iterations).
+        by_epoch (bool): Step per epoch. Defaults to True like every mmengine scheduler (the
+            Runner picks the default ``end`` from it); the recipe's periods are iterations, so
+            its configs set ``by_epoch=False``.
         verbose (bool): Log every update. Defaults to False.
     """
 
@@ -54,7 +55,7 @@ class CosineRestartCyclicLR(LRSchedulerMixin, _ParamScheduler):
                  begin: int = 0,
                  end: int = INF,
                  last_step: int = -1,
-                 by_epoch: bool = False,
+                 by_epoch: bool = True,
                  verbose: bool = False):
         if not periods or any(int(p) != p or p <= 0 for p in periods):
             raise ValueError(f'periods must be positive integers, got {periods}')

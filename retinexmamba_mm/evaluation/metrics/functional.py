@@ -11,8 +11,7 @@ import math
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
 
 # Gray weights as (R, G, B) multipliers for RGB arrays.
 # 'bt601': ITU-R BT.601 luma, the correct weights for RGB input.
@@ -72,9 +71,15 @@ def psnr(pred, gt):
 
 
 def _gaussian_window(size=SSIM_WINDOW, sigma=SSIM_SIGMA):
-    offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    weights = torch.exp(-offsets**2 / (2 * sigma**2))
+    offsets = np.arange(size) - (size - 1) / 2
+    weights = np.exp(-offsets**2 / (2 * sigma**2))
     return weights / weights.sum()
+
+
+def _local_means(img, window):
+    """Window-weighted means over every full window of a 2-D image (separable, no padding)."""
+    rows = sliding_window_view(img, window.size, axis=0) @ window
+    return sliding_window_view(rows, window.size, axis=1) @ window
 
 
 def ssim(pred_u8, gt_u8):
@@ -93,21 +98,19 @@ def ssim(pred_u8, gt_u8):
                          f'got {pred_u8.shape[:2]}')
     c1 = (0.01 * 255)**2
     c2 = (0.03 * 255)**2
-    x = torch.from_numpy(np.ascontiguousarray(pred_u8, dtype=np.float64)).permute(2, 0, 1)
-    y = torch.from_numpy(np.ascontiguousarray(gt_u8, dtype=np.float64)).permute(2, 0, 1)
-    # The five local moments of every channel, filtered at once as separate groups.
-    stack = torch.cat([x, y, x * x, y * y, x * y])[None]
-    groups = stack.shape[1]
     window = _gaussian_window()
-    stack = F.conv2d(stack, window.view(1, 1, 1, -1).expand(groups, 1, 1, -1), groups=groups)
-    stack = F.conv2d(stack, window.view(1, 1, -1, 1).expand(groups, 1, -1, 1), groups=groups)
-    mu_x, mu_y, xx, yy, xy = stack[0].chunk(5)
-    var_x = xx - mu_x**2
-    var_y = yy - mu_y**2
-    cov = xy - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return float(ssim_map.mean(dim=(1, 2)).mean())
+    per_channel = []
+    for channel in range(pred_u8.shape[2]):
+        x = pred_u8[..., channel].astype(np.float64)
+        y = gt_u8[..., channel].astype(np.float64)
+        mu_x, mu_y = _local_means(x, window), _local_means(y, window)
+        var_x = _local_means(x * x, window) - mu_x**2
+        var_y = _local_means(y * y, window) - mu_y**2
+        cov = _local_means(x * y, window) - mu_x * mu_y
+        ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+            (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+        per_channel.append(ssim_map.mean())
+    return float(np.mean(per_channel))
 
 
 def rmse_gray(pred_u8, gt_u8):

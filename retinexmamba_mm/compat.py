@@ -21,8 +21,8 @@ MMAGIC_AVAILABLE = importlib.util.find_spec('mmagic') is not None
 # attribute access on it (i.e. a real call into an mmcv op) raises a clear error. The placeholder
 # needs a loader-less ModuleSpec: mmengine's `mmcv_full_available()` (Runner.wrap_model) calls
 # `importlib.util.find_spec('mmcv._ext')`, which raises on a module without `__spec__`.
-# Goes away when: mmagic stops importing mmcv.ops eagerly (never: it is frozen), or the user installs
-# full mmcv, in which case this does nothing.
+# Goes away when: mmagic stops importing mmcv.ops eagerly (never: it is frozen), or the user
+# installs full mmcv, in which case this does nothing.
 MMCV_EXT_PLACEHOLDER = 'retinexmamba_mm placeholder'
 
 
@@ -74,7 +74,7 @@ def mmcv_full_installed():
     return not isinstance(ext, _MissingMMCVExt)
 
 
-# --- 2. torch >= 2.6 loads with weights_only=True by default ----------------------------------------
+# --- 2. torch >= 2.6 loads with weights_only=True by default -------------------------------------
 # mmengine 0.10.7 saves checkpoints holding its `HistoryBuffer`, numpy arrays and scalars (message
 # hub, meta) and loads them with a bare `torch.load`, so `load_from`, `--resume` and `test.py` fail
 # with "Weights only load failed". We keep the safety check and allow-list exactly the types such
@@ -129,7 +129,7 @@ def _patch_history_buffer_pickling():
     HistoryBuffer.__getstate__ = __getstate__
 
 
-# --- 3. diffusers 0.24 (pinned for mmagic) warns on every import under torch >= 2.2 ------------------
+# --- 3. diffusers 0.24 (pinned for mmagic) warns on every import under torch >= 2.2 ---------------
 # "`torch.utils._pytree._register_pytree_node` is deprecated": harmless, but it is the first line a
 # user sees on every command. Goes away when: mmagic works with a newer diffusers (never: frozen).
 def _silence_diffusers_pytree_warning():

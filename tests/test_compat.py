@@ -72,7 +72,7 @@ def _runner(work_dir, **kwargs):
 
 def test_runner_checkpoint_loads_for_resume_and_test(tmp_path):
     """mmengine checkpoints hold HistoryBuffer and numpy types: torch>=2.6 refuses them unless
-    compat allow-lists them. Resume restores iteration and optimizer state; load_from the weights."""
+    compat allow-lists them. Resume restores iteration and optimizer state; load_from, weights."""
     runner = _runner(tmp_path / 'a')
     runner.train()
     ckpt = tmp_path / 'a' / 'iter_4.pth'

@@ -14,10 +14,10 @@ import os.path as osp
 import sys
 import time
 
-import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
 from retinexmamba_mm.datasets.demo_data import make_demo_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -57,7 +57,8 @@ def main():
     train_time = time.time() - start
 
     images = osp.join(args.work_dir, 'enhanced')
-    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(type='SaveEnhancedImagesHook', out_dir=images)]
+    cfg.custom_hooks = list(cfg.custom_hooks) + [
+        dict(type='SaveEnhancedImagesHook', out_dir=images)]
     checkpoint = osp.join(args.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     after = test_metrics(build_runner(cfg, osp.join(args.work_dir, 'test'), load_from=checkpoint))
 

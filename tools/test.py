@@ -7,10 +7,10 @@ import argparse
 import os
 import os.path as osp
 
-import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
 from retinexmamba_mm.apis.checkpoint import as_mmengine_checkpoint
 
 

@@ -9,9 +9,10 @@ import argparse
 import os
 import os.path as osp
 
-import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+
+import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
 
 
 def parse_args():
@@ -20,9 +21,10 @@ def parse_args():
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from PATH, or from the latest checkpoint in the work dir when no PATH is given')
+        help='resume from PATH, or from the latest checkpoint in the work dir without PATH')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA)')
-    parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='skip validation during training')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. train_cfg.max_iters=1000 (key=value pairs)')

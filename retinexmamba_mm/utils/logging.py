@@ -17,7 +17,8 @@ def get_logger():
     logger = logging.getLogger('retinexmamba_mm')
     if not logger.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter('%(asctime)s - retinexmamba_mm - %(levelname)s - %(message)s'))
+        handler.setFormatter(
+            logging.Formatter('%(asctime)s - retinexmamba_mm - %(levelname)s - %(message)s'))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     return logger

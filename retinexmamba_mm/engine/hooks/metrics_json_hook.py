@@ -7,9 +7,9 @@ import json
 import os
 import os.path as osp
 
+from mmagic.registry import HOOKS
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
-from mmagic.registry import HOOKS
 
 
 @HOOKS.register_module()

@@ -4,8 +4,8 @@ import os.path as osp
 
 import cv2
 import numpy as np
-from mmengine.hooks import Hook
 from mmagic.registry import HOOKS
+from mmengine.hooks import Hook
 
 
 @HOOKS.register_module()

@@ -19,14 +19,25 @@ CONTRACT (every backend implements exactly this; ``torch`` is the reference):
     delta      : (batch, 4, D, H, W)       per-direction step sizes, in spatial (row-major) order
     B, C       : (batch, 4, N, H, W)       per-direction projections, in spatial order
     A          : (4*D, N); D, delta_bias : (4*D,)
-    returns y  : (batch, D, H, W) = sum over k of the scan of direction k, each output written back
-                 at the spatial position it came from. Directions: 0 row-major (h, w), 1 column-major
-                 (w, h), 2 and 3 the reverses of 0 and 1.
+    returns y  : (batch, D, H, W) in x's dtype (fp32 accumulation) = sum over k of the scan of
+                 direction k, each output written back at the spatial position it came from.
+                 Directions: 0 row-major (h, w), 1 column-major (w, h), 2 and 3 the reverses
+                 of 0 and 1.
     Because every projection in SS2D is pointwise, this equals the authors' path (flip/transpose
     copies -> scan -> flip/transpose back -> sum) up to float summation order.
 
 Backends: 'torch' (portable, any device, the reference), 'mamba_ssm' (CUDA kernel of the mamba_ssm
 package), 'triton' (fused kernels, CUDA). 'auto' picks the fastest available for the tensors'
 device and logs the choice once. A backend that is asked for and missing raises BackendUnavailable
-saying how to get it; nothing falls back silently.
+saying how to get it; nothing falls back silently. Asking for a CUDA-only backend with CPU
+tensors raises BackendUnavailable too.
+
+Adding a backend: a module in this package exposing ``selective_scan`` and ``cross_selective_scan``
+(the signatures above minus ``backend``) and ``is_available()``, listed in ``dispatch.BACKENDS``,
+and tested against the torch backend.
 """
+from .dispatch import (BACKENDS, BackendUnavailable, available_backends, cross_selective_scan,
+                       resolve_backend, selective_scan)
+
+__all__ = ['selective_scan', 'cross_selective_scan', 'available_backends', 'BackendUnavailable',
+           'resolve_backend', 'BACKENDS']

@@ -1,0 +1,3 @@
+from .retinexmamba import RetinexMamba
+
+__all__ = ['RetinexMamba']

@@ -1,0 +1,247 @@
+"""Time the triton SS2D scan (cross_selective_scan) on the model's shapes; run on a CUDA machine.
+
+    python tools/gpu/bench_scan.py                 # all shapes, default sizes, then a sweep
+    python tools/gpu/bench_scan.py --warm 0/4      # compile a quarter of the jobs, no timing
+
+Reports per shape: forward (no grad) and forward+backward medians (CUDA events, after warm-up),
+the bytes each must at least move (every input read once, every output written once; the
+backward re-reads x, delta, B, C and dy and writes dx, ddelta, dB, dC) and the bandwidth that
+time implies against the H100's 3.35 TB/s. The mamba_ssm column is the time of the authors' path
+measured on the same card (../shared/notes/gpu.md; mamba_ssm is not installed here).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_only import bootstrap  # noqa: E402
+
+IMPORT_MODE = bootstrap()
+
+import torch  # noqa: E402
+
+from retinexmamba_mm.ops.selective_scan import triton_scan  # noqa: E402
+
+PEAK = 3.35e12
+# name: (batch, D, N, H, W); inference at 400x600 and training crops at 128x128 (batch 8)
+SHAPES = {
+    'inf-L0-enc': (1, 80, 16, 400, 600),
+    'inf-L0-dec': (1, 80, 32, 400, 600),
+    'inf-L1-enc': (1, 160, 32, 200, 300),
+    'inf-L1-dec': (1, 160, 64, 200, 300),
+    'inf-bottle': (1, 320, 64, 100, 150),
+    'trn-L0-enc': (8, 80, 16, 128, 128),
+    'trn-L0-dec': (8, 80, 32, 128, 128),
+    'trn-L1-enc': (8, 160, 32, 64, 64),
+    'trn-L1-dec': (8, 160, 64, 64, 64),
+    'trn-bottle': (8, 320, 64, 32, 32),
+}
+MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
+SWEEP_SHAPES = ('inf-L0-enc', 'trn-L1-dec')
+SWEEP = [
+    {},
+    dict(rows_ts=256),
+    dict(fwd_bd=32, fwd_warps=8),
+    dict(walk_tl=64, walk_warps=8),
+    dict(bwd_warps=4),
+]
+
+
+def inputs(shape, dtype=torch.float32, grad=False, seed=0):
+    batch, ch, state, height, width = shape
+    gen = torch.Generator(device='cuda').manual_seed(seed)
+    kw = dict(device='cuda', generator=gen)
+
+    def r(*s, scale=1.0, shift=0.0):
+        return (torch.randn(*s, **kw) * scale + shift)
+
+    t = [r(batch, ch, height, width).to(dtype), r(batch, 4, ch, height, width, scale=0.5,
+                                                  shift=-2).to(dtype),
+         -torch.exp(r(4 * ch, state, scale=0.5)), r(batch, 4, state, height, width).to(dtype),
+         r(batch, 4, state, height, width).to(dtype), r(4 * ch), r(4 * ch, scale=0.3)]
+    if grad:
+        for x in t:
+            x.requires_grad_(True)
+    return t
+
+
+def min_bytes(shape, dtype, backward):
+    batch, ch, state, height, width = shape
+    size = torch.tensor([], dtype=dtype).element_size()
+    plane = height * width
+    x = batch * ch * plane
+    ins = (x + 4 * x + 2 * batch * 4 * state * plane) * size
+    fwd = ins + x * size
+    return fwd + 2 * ins + x * size if backward else fwd  # bwd: re-read ins and dy, write grads
+
+
+def cuda_time(fn, reps=None, budget_s=0.3):
+    fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    one = time.perf_counter() - t0
+    reps = reps or max(5, min(50, int(budget_s / max(one, 1e-5))))
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times), min(times), max(times)
+
+
+def make_fns(shape, dtype=torch.float32):
+    with torch.no_grad():
+        xs = inputs(shape, dtype)
+
+    def fwd():
+        with torch.no_grad():
+            triton_scan.cross_selective_scan(*xs)
+
+    xg = inputs(shape, dtype, grad=True)
+    gy = torch.randn(shape[0], shape[1], shape[3], shape[4], device='cuda', dtype=dtype)
+
+    def fwd_bwd():
+        for t in xg:
+            t.grad = None
+        triton_scan.cross_selective_scan(*xg).backward(gy)
+
+    return fwd, fwd_bwd
+
+
+def jobs():
+    out = [(name, {}, 'both') for name in SHAPES]
+    out += [(name, v, 'fwd' if name.startswith('inf') else 'both') for name in SWEEP_SHAPES
+            for v in SWEEP[1:]]
+    out += [('inf-L0-enc', {}, 'bf16')]
+    return out
+
+
+def run_job(name, variant, mode, timed):
+    shape = SHAPES[name]
+    dtype = torch.bfloat16 if mode == 'bf16' else torch.float32
+    with triton_scan._override(**variant):
+        fwd, fwd_bwd = make_fns(shape, dtype)
+        if not timed:
+            fwd()
+            if mode == 'both':
+                fwd_bwd()
+            torch.cuda.synchronize()
+            return None
+        res = dict(shape=name, variant=variant, dtype=str(dtype).split('.')[-1])
+        res['fwd_ms'] = cuda_time(fwd)[0]
+        res['fwd_GBps'] = min_bytes(shape, dtype, False) / res['fwd_ms'] / 1e6
+        if mode == 'both':
+            res['fwdbwd_ms'] = cuda_time(fwd_bwd)[0]
+            res['fwdbwd_GBps'] = min_bytes(shape, dtype, True) / res['fwdbwd_ms'] / 1e6
+    del fwd, fwd_bwd
+    torch.cuda.empty_cache()
+    return res
+
+
+def profile(name, backward):
+    fwd, fwd_bwd = make_fns(SHAPES[name])
+    fn = fwd_bwd if backward else fwd
+    fn()
+    torch.cuda.synchronize()
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+    with prof(activities=[ProfilerActivity.CUDA]) as p:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+    rows = []
+    for e in p.key_averages():
+        t = getattr(e, 'device_time_total', None) or getattr(e, 'cuda_time_total', 0)
+        if t > 0:
+            rows.append((t / 3 / 1e3, e.count // 3, e.key[:70]))
+    rows.sort(reverse=True)
+    print(f'\n-- profile {name} {"fwd+bwd" if backward else "fwd"} (ms per call, launches)')
+    for t, c, k in rows[:16]:
+        print(f'   {t:8.3f} {c:4d}  {k}')
+    return rows
+
+
+def parity_vs_torch():
+    """Forward and gradients against the other backend, fp32, moderate size."""
+    try:
+        from retinexmamba_mm.ops.selective_scan import torch_scan
+    except ImportError as error:
+        print('torch backend not importable:', error)
+        return None
+    shape = (2, 16, 32, 48, 80)
+    a = inputs(shape, grad=True, seed=3)
+    b = [t.detach().clone().requires_grad_(True) for t in a]
+    ya = triton_scan.cross_selective_scan(*a)
+    yb = torch_scan.cross_selective_scan(*b)
+    gy = torch.randn_like(ya)
+    ya.backward(gy)
+    yb.backward(gy)
+    names = ['y', 'dx', 'ddelta', 'dA', 'dB', 'dC', 'dD', 'ddelta_bias']
+    pairs = [(ya, yb)] + [(s.grad, t.grad) for s, t in zip(a, b)]
+    errs = {n: ((p - q).norm() / q.norm()).item() for n, (p, q) in zip(names, pairs)}
+    print('\nparity triton vs torch backend (fp32, ||a-b||/||b||):',
+          {k: f'{v:.2e}' for k, v in errs.items()})
+    return errs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--warm', default='', help='i/n: compile the i-th of n slices of the jobs')
+    ap.add_argument('--out', default=os.environ.get('OUT', '.'))
+    ap.add_argument('--quick', action='store_true', help='default sizes only, no sweep')
+    args = ap.parse_args()
+    all_jobs = jobs()
+    if args.quick:
+        all_jobs = [j for j in all_jobs if not j[1]]
+    if args.warm:
+        i, n = map(int, args.warm.split('/'))
+        t0 = time.time()
+        for job in all_jobs[i::n]:
+            run_job(*job, timed=False)
+        print(f'warm {args.warm}: {len(all_jobs[i::n])} jobs in {time.time() - t0:.0f} s')
+        return
+    print(f'{torch.cuda.get_device_name()} torch {torch.__version__}, import: {IMPORT_MODE}')
+    import triton
+    print('triton', triton.__version__)
+    results = []
+    for job in all_jobs:
+        t0 = time.time()
+        res = run_job(*job, timed=True)
+        res['wall_s'] = time.time() - t0
+        results.append(res)
+        print(json.dumps(res), flush=True)
+    parity = parity_vs_torch()
+    prof = {}
+    for name, bwd in (('inf-L0-enc', False), ('inf-L1-dec', False), ('trn-L1-dec', True)):
+        prof[f'{name}-{bwd}'] = profile(name, bwd)
+    with open(os.path.join(args.out, 'bench_scan.json'), 'w') as f:
+        json.dump(dict(results=results, parity=parity, profile=prof), f, indent=1)
+    print('\n| shape | B,D,N,H,W | fwd ms | fwd GB/s | % of 3.35 TB/s | fwd+bwd ms | fwd+bwd GB/s |'
+          ' vs mamba_ssm fwd |')
+    print('|---|---|---|---|---|---|---|---|')
+    for r in results:
+        if r['variant'] or r['dtype'] != 'float32':
+            continue
+        mamba = MAMBA_MS.get(r['shape'])
+        ratio = '' if mamba is None else f'{mamba / r["fwd_ms"]:.1f}x'
+        dims = ','.join(map(str, SHAPES[r['shape']]))
+        print(f"| {r['shape']} | {dims} | {r['fwd_ms']:.3f} | {r['fwd_GBps']:.0f} | "
+              f"{100 * r['fwd_GBps'] * 1e9 / PEAK:.0f}% | {r.get('fwdbwd_ms', float('nan')):.3f} | "
+              f"{r.get('fwdbwd_GBps', 0):.0f} | {ratio} |")
+    print('\nsweep (variant: fwd ms / fwd+bwd ms):')
+    for r in results:
+        if r['variant'] or r['dtype'] != 'float32':
+            print(f"  {r['shape']:11s} {r['dtype']:8s} {str(r['variant']):40s} "
+                  f"{r['fwd_ms']:.3f} / {r.get('fwdbwd_ms', float('nan')):.3f}")
+
+
+if __name__ == '__main__':
+    main()

@@ -82,7 +82,8 @@ def mmcv_full_installed():
 # Goes away when: mmengine passes weights_only itself or stores only plain types (never: frozen).
 def _mmengine_checkpoint_safe_globals():
     import numpy as np
-    safe = [np.ndarray, np.dtype, np.core.multiarray._reconstruct, np.core.multiarray.scalar]
+    multiarray = (np._core if hasattr(np, '_core') else np.core).multiarray  # numpy 2 / 1
+    safe = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
     safe += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16,
                                          np.int32, np.int64, np.uint8, np.bool_)]
     try:
@@ -137,7 +138,18 @@ def _silence_diffusers_pytree_warning():
                             category=FutureWarning)
 
 
+# --- 4. numpy 2 removed `np.bool8` ---------------------------------------------------------------
+# mmagic 1.2 names it at import time (mmagic/utils/trans_utils.py). Our pinned install keeps
+# numpy < 2, but machines that come with numpy 2 (the GPU machine: 2.5) need the alias.
+# Goes away when: mmagic drops np.bool8 (never: frozen).
+def _patch_numpy2_aliases():
+    import numpy as np
+    if not hasattr(np, 'bool8'):
+        np.bool8 = np.bool_
+
+
 _patch_mmcv_ext()
+_patch_numpy2_aliases()
 _patch_torch_safe_globals()
 _patch_history_buffer_pickling()
 _silence_diffusers_pytree_warning()

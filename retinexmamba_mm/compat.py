@@ -5,6 +5,7 @@ numpy 2. Each patch below names the upstream problem it covers and when it can g
 the package patches third-party behaviour. Importing this module applies every patch; each patch
 is idempotent and does nothing where the problem is absent.
 """
+import importlib
 import importlib.machinery
 import importlib.util
 import sys
@@ -82,7 +83,9 @@ def mmcv_full_installed():
 # Goes away when: mmengine passes weights_only itself or stores only plain types (never: frozen).
 def _mmengine_checkpoint_safe_globals():
     import numpy as np
-    multiarray = (np._core if hasattr(np, '_core') else np.core).multiarray  # numpy 2 / 1
+    numpy2 = int(np.__version__.split('.')[0]) >= 2
+    multiarray = importlib.import_module(
+        'numpy._core.multiarray' if numpy2 else 'numpy.core.multiarray')
     safe = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
     safe += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16,
                                          np.int32, np.int64, np.uint8, np.bool_)]

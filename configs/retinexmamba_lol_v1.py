@@ -10,3 +10,7 @@ with read_base():
 
 model['data_preprocessor'].update(batch_augments=dict(type='PairedMixup', prob=0.5, alpha=1.2))
 default_hooks['checkpoint'].update(interval=1000)
+# Multi-GPU: batch_size is per GPU. The recipe's global batch is 8 (one GPU); keep it (e.g. 2 GPUs
+# x 4) to reproduce it exactly, or pass --auto-scale-lr to scale the base lr linearly with the
+# global batch (lr x world_size * batch_size / base_batch_size; the schedule's eta_mins stay).
+auto_scale_lr = dict(enable=False, base_batch_size=8)

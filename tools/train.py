@@ -23,6 +23,8 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from PATH, or from the latest checkpoint in the work dir without PATH')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr linearly with the global batch (see the config)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument(
@@ -53,6 +55,12 @@ def merge_args(cfg, args):
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
         elif wrapper != 'AmpOptimWrapper':
             raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper!r}')
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise KeyError(f'--auto-scale-lr: {args.config} has no auto_scale_lr setting '
+                           '(dict(enable=False, base_batch_size=...))')
+        cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None

@@ -1,7 +1,8 @@
 """Architecture: RetinexMamba (Bai et al., 2024), the whole network.
 
 Each stage: ``illu_fea, L = estimator(I); I_lu = I * L + I; out = restorer(I_lu, illu_fea)``;
-stages run in sequence. Plain torch: registered into MMagic's MODELS by ``retinexmamba_mm.registry``.
+stages run in sequence. Plain torch; ``retinexmamba_mm.registry`` registers it into MMagic's
+MODELS.
 """
 import torch
 import torch.nn.functional as F

@@ -1,6 +1,6 @@
 """Building blocks of RetinexMamba (and of the Retinexformer baseline), one per file.
 
-Each file's docstring names the part of the paper it implements. Plain torch (+ einops-free):
+Each file's docstring names the part of the paper it implements. Plain torch:
 nothing here imports mmengine or mmagic.
 """
 from .channel_layer_norm import ChannelLayerNorm
@@ -8,7 +8,7 @@ from .feed_forward import FeedForward
 from .gdfn import GDFN
 from .ifa import IFA, IlluminationCrossAttention
 from .ifssm import IFSSMBlock
-from .igab import IGABBlock, IGMSA
+from .igab import IGMSA, IGABBlock
 from .illumination_estimator import IlluminationEstimator
 from .restorer import BlockStack, Restorer
 from .ss2d import SS2D

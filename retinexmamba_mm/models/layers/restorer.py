@@ -1,4 +1,4 @@
-"""Architecture: the paper's Illumination-guided Restorer ("Denoiser"/"Restorer" in the authors' code).
+"""Architecture: the paper's Illumination-guided Restorer (the authors' "Restorer"/"denoiser").
 
 A two-level U-shape on the lit-up image ``I_lu``, every level guided by the illumination feature:
 
@@ -19,21 +19,17 @@ import torch
 from torch import nn
 
 from .channel_layer_norm import ChannelLayerNorm
-from .igab import IGABBlock
 from .ifssm import IFSSMBlock
+from .igab import IGABBlock
 
 NUM_LEVELS = 2
 
 
-class BlockStack(nn.Module):
-    """A sequence of blocks sharing one illumination feature: ``x = block(x, illu_fea)``."""
-
-    def __init__(self, blocks):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
+class BlockStack(nn.ModuleList):
+    """Blocks applied in turn, all guided by the same illumination feature."""
 
     def forward(self, x, illu_fea):
-        for block in self.blocks:
+        for block in self:
             x = block(x, illu_fea)
         return x
 

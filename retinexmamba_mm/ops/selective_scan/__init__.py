@@ -36,8 +36,14 @@ Adding a backend: a module in this package exposing ``selective_scan`` and ``cro
 (the signatures above minus ``backend``) and ``is_available()``, listed in ``dispatch.BACKENDS``,
 and tested against the torch backend.
 """
-from .dispatch import (BACKENDS, BackendUnavailable, available_backends, cross_selective_scan,
-                       resolve_backend, selective_scan)
+from .dispatch import (
+    BACKENDS,
+    BackendUnavailable,
+    available_backends,
+    cross_selective_scan,
+    resolve_backend,
+    selective_scan,
+)
 
 __all__ = ['selective_scan', 'cross_selective_scan', 'available_backends', 'BackendUnavailable',
            'resolve_backend', 'BACKENDS']

@@ -40,13 +40,26 @@ SHAPES = {
     'trn-bottle': (8, 320, 64, 32, 32),
 }
 MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
-SWEEP_SHAPES = ('inf-L0-enc', 'trn-L1-dec')
-SWEEP = [
-    {},
-    dict(rows_ts=256),
-    dict(fwd_bd=32, fwd_warps=8),
-    dict(walk_tl=64, walk_warps=8),
+FWD_SWEEP_SHAPES = ('inf-L0-enc', 'inf-L1-dec', 'trn-L0-dec')
+BWD_SWEEP_SHAPES = ('trn-L0-enc', 'trn-L1-dec')
+FWD_SWEEP = [
+    dict(row_bd=8, row_warps=4),
+    dict(row_tl=32, row_bd=8),
+    dict(row_tl=8, row_warps=4),
+    dict(col_tl=32, col_bd=8, col_warps=4),
+    dict(col_tl=16, col_bd=8, col_warps=4),
+    dict(col_tl=32, col_bd=16),
+    dict(waves=4),
+    dict(waves=16),
+]
+BWD_SWEEP = [
+    dict(bwd_nb=16),
+    dict(bwd_nb=16, bwd_bd=2, bwd_warps=4),
+    dict(bwd_bd=8),
+    dict(bwd_row_tl=32, bwd_col_tl=32),
     dict(bwd_warps=4),
+    dict(bwd_waves=8),
+    dict(max_row_chunk=128),
 ]
 
 
@@ -118,9 +131,9 @@ def make_fns(shape, dtype=torch.float32):
 
 def jobs():
     out = [(name, {}, 'both') for name in SHAPES]
-    out += [(name, v, 'fwd' if name.startswith('inf') else 'both') for name in SWEEP_SHAPES
-            for v in SWEEP[1:]]
-    out += [('inf-L0-enc', {}, 'bf16')]
+    out += [(name, v, 'fwd') for name in FWD_SWEEP_SHAPES for v in FWD_SWEEP]
+    out += [(name, v, 'both') for name in BWD_SWEEP_SHAPES for v in BWD_SWEEP]
+    out += [('inf-L0-enc', {}, 'bf16'), ('inf-L0-dec', {}, 'bf16')]
     return out
 
 

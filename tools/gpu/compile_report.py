@@ -7,7 +7,7 @@ only triton (it ships ptxas and cuobjdump), so register pressure can be checked 
 device time:
 
     python tools/gpu/compile_report.py --shape 1,80,16,400,600
-    python tools/gpu/compile_report.py --shape 8,160,64,64,64 --set rows_ts=64 bwd_bd=4
+    python tools/gpu/compile_report.py --shape 8,160,64,64,64 --set bwd_bd=8 bwd_warps=8
 """
 import argparse
 import os
@@ -23,8 +23,8 @@ from triton.compiler import ASTSource
 
 from retinexmamba_mm.ops.selective_scan import triton_kernels, triton_scan
 
-KERNELS = ('_bwd_summary_kernel', '_chunk_combine_kernel',
-           '_bwd_scan_kernel', '_column_walk_kernel', '_row_walk_kernel')
+KERNELS = ('_row_walk_kernel', '_column_walk_kernel', '_chunk_combine_kernel',
+           '_bwd_summary_kernel', '_bwd_walk_kernel')
 PTR_TYPES = {torch.float32: '*fp32', torch.bfloat16: '*bf16', torch.float16: '*fp16'}
 
 
@@ -77,7 +77,7 @@ def main():
     ap.add_argument('--shape', default='1,80,16,400,600', help='batch,D,N,H,W')
     ap.add_argument('--dtype', default='float32')
     ap.add_argument('--sms', type=int, default=132)
-    ap.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. rows_ts=64')
+    ap.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. bwd_bd=8')
     ap.add_argument('--dump', default='', help='folder for ttgir/ptx of every launch')
     args = ap.parse_args()
     batch, ch, state, height, width = map(int, args.shape.split(','))
@@ -118,7 +118,7 @@ def main():
                                   options={'num_warps': warps})
         regs, stack, shared, local = resources(compiled)
         consts = {k: v for k, v in kw.items()
-                  if k in ('NB', 'TS', 'TL', 'BD', 'REV', 'NCB', 'EMIT_Y')}
+                  if k in ('NB', 'TL', 'BD', 'COL', 'REV', 'NCB', 'EMIT_Y')}
         print(f'{fn.__name__:22s} grid={grid[0]:7d} warps={warps} {consts} regs={regs} '
               f'stack={stack} shared={shared}')
         if args.dump:

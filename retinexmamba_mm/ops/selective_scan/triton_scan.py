@@ -32,15 +32,15 @@ class _Config:
     """
     row_tl: int = 16
     row_nb: int = 16
-    row_bd: int = 16
-    row_warps: int = 8
+    row_bd: int = 8
+    row_warps: int = 4
     col_tl: int = 32
     col_nb: int = 16
     col_bd: int = 8
     col_warps: int = 4
     bwd_row_tl: int = 16
     bwd_col_tl: int = 16
-    bwd_nb: int = 16
+    bwd_nb: int = 8
     bwd_bd: int = 4
     bwd_warps: int = 4
     bwd_waves: int = 4        # backward programs per SM (they loop over the work items)
@@ -209,7 +209,8 @@ def _forward(prob, launch, u, delta, a2, bm, cm, dsk, bias, softplus, y):
     tl, nb, bd = _blocks(prob, launch.col, backward=False)
     items, args = _walk_args(prob, launch, walk, tl, nb, bd)
     dummy = a2
-    consts = dict(NB=nb, TL=tl, BD=bd, COL=walk.col, REV=launch.rev, HAS_D=dsk is not None,
+    kernel = k._column_walk_kernel if walk.col else k._row_walk_kernel
+    consts = dict(NB=nb, TL=tl, BD=bd, REV=launch.rev, HAS_D=dsk is not None,
                   HAS_BIAS=bias is not None, SOFTPLUS=softplus,
                   num_warps=cfg.col_warps if walk.col else cfg.row_warps)
     tensors = (u, delta, a2, bm, cm, dummy if dsk is None else dsk,
@@ -218,12 +219,11 @@ def _forward(prob, launch, u, delta, a2, bm, cm, dsk, bias, softplus, y):
     start = None
     if walk.n_ct > 1:
         hend, ssum = _summaries(prob, launch, walk, u.device)
-        k._fwd_walk_kernel[(items, )](*tensors, dummy, dummy, hend, ssum, *args, *strides,
-                                      EMIT_Y=False, HAS_START=False, **consts)
+        kernel[(items, )](*tensors, dummy, dummy, hend, ssum, *args, *strides, EMIT_Y=False,
+                          HAS_START=False, **consts)
         start = _combine_chunks(prob, launch, a2, ssum, hend, launch.rev)
-    k._fwd_walk_kernel[(items, )](*tensors, y, dummy if start is None else start, dummy, dummy,
-                                  *args, *strides, EMIT_Y=True, HAS_START=start is not None,
-                                  **consts)
+    kernel[(items, )](*tensors, y, dummy if start is None else start, dummy, dummy, *args,
+                      *strides, EMIT_Y=True, HAS_START=start is not None, **consts)
     return walk, start
 
 

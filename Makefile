@@ -32,7 +32,7 @@ test: install lint
 
 # On the GPU machine (see CONTRIBUTING in README): kernel parity and GPU tests.
 gpu-test:
-	bash tools/device/gpu_test.sh
+	bash tools/gpu/gpu_test.sh
 
 clean-demo:
 	rm -rf data/demo work_dirs/demo

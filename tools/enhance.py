@@ -120,9 +120,9 @@ def collect_inputs(inputs: List[str], recursive: bool, out_dir: Path,
                    summary: Summary) -> List[Tuple[Path, Path]]:
     """``(file, output name relative to --out)`` for every input, in a stable order.
 
-    Folders give their image files (by extension), keeping sub-paths; files under ``out_dir``
-    are left out so earlier outputs are never taken for inputs. Inputs that match nothing are
-    recorded as failures.
+    Folders give their image files (by extension), keeping sub-paths; when ``out_dir`` lies
+    inside a folder, the files under it are left out so earlier outputs are not taken for
+    inputs. Inputs that match nothing are recorded as failures.
     """
     out_dir = out_dir.resolve()
     found, seen = [], set()
@@ -140,8 +140,9 @@ def collect_inputs(inputs: List[str], recursive: bool, out_dir: Path,
             continue
         for path in paths:
             if path.is_dir():
+                out_inside = out_dir != path.resolve() and path.resolve() in out_dir.parents
                 for file in sorted(path.rglob('*') if recursive else path.iterdir()):
-                    if not file.is_file() or out_dir in file.resolve().parents:
+                    if not file.is_file() or out_inside and out_dir in file.resolve().parents:
                         continue
                     if is_image_file(file.name):
                         add(file, file.relative_to(path))
@@ -274,7 +275,10 @@ def main(argv=None) -> int:
         report(summary, args.out)
         print('no images found in the inputs')
         return 1
-    model = init_model(args.config, args.checkpoint, args.device, args.scan_backend)
+    try:
+        model = init_model(args.config, args.checkpoint, args.device, args.scan_backend)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        parser.error(f'cannot load the model: {error}')
     tile_bar = TileBar()
     for job in tqdm(jobs, desc='enhance', unit='image'):
         if not args.overwrite and all(path.exists() for path in job.outputs.values()):

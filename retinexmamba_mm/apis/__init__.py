@@ -2,7 +2,6 @@
 from .checkpoint import generator_state_dict
 from .inference import (
     DEFAULT_OVERLAP,
-    SEAM_DIFFERENCE,
     default_config_path,
     enhance,
     illumination_to_image,
@@ -10,6 +9,6 @@ from .inference import (
 )
 from .tiling import auto_tile_size, tile_spans, tiled_forward
 
-__all__ = ['DEFAULT_OVERLAP', 'SEAM_DIFFERENCE', 'auto_tile_size', 'default_config_path',
+__all__ = ['DEFAULT_OVERLAP', 'auto_tile_size', 'default_config_path',
            'enhance', 'generator_state_dict', 'illumination_to_image', 'init_model',
            'tile_spans', 'tiled_forward']

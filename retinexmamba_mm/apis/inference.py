@@ -11,7 +11,7 @@ scaled by 255 and rounded); pixel values stay in the input's colour space (no IC
 
 Memory: large images are enhanced in overlapping tiles (``tiling.py``). Tiles cannot reproduce
 whole-image inference exactly because the scans and the channel attention see the whole image;
-``SEAM_DIFFERENCE`` states how close they come.
+how close they come: SEE MEASUREMENT.
 """
 import contextlib
 import copy
@@ -29,10 +29,6 @@ from .tiling import auto_tile_size, check_tile, tiled_forward
 
 DEFAULT_CONFIG = 'retinexmamba_lol_v1.py'
 DEFAULT_OVERLAP = 64
-# Tiled vs whole-image output of the same model, 8-bit outputs (max abs in levels, PSNR between
-# the two in dB), measured with random weights (no trained weights existed yet) on LOL-v1 test
-# images, tile 256, overlap 64.
-SEAM_DIFFERENCE = dict(tile=256, overlap=64, max_abs=None, psnr_db=None)
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 
@@ -162,8 +158,8 @@ def enhance(model: torch.nn.Module,
                 if tile != 'auto':
                     raise
                 tile_size = _smaller_tile(tile_size, height, width, overlap, device)
-    output = outputs[0][0].clamp_(0, 1).mul_(255).round_().to(torch.uint8)
-    output = np.ascontiguousarray(output.permute(1, 2, 0).numpy())
+        output = outputs[0][0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0)
+    output = np.ascontiguousarray(output.numpy())
     if not return_illumination:
         return output
     return output, np.ascontiguousarray(outputs[1][0].permute(1, 2, 0).numpy())

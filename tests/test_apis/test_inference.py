@@ -4,7 +4,13 @@ import pytest
 import torch
 from PIL import Image
 
-from retinexmamba_mm.apis import default_config_path, enhance, illumination_to_image, init_model
+from retinexmamba_mm.apis import (
+    default_config_path,
+    enhance,
+    illumination_to_image,
+    inference,
+    init_model,
+)
 
 TINY_CONFIG = """
 default_scope = 'mmagic'
@@ -16,9 +22,9 @@ model = dict(
     data_preprocessor=dict(type='LowLightDataPreprocessor'))
 """
 # Tiled vs whole on the tiny model (96x128, tiles of 48, overlap 16): the global parts of the
-# network make them differ slightly; measured max 2 levels, PSNR > 50 dB between the two.
+# network make them differ slightly; measured max 1 level, PSNR 67 dB between the two.
 TILED_MAX_ABS = 4
-TILED_MIN_PSNR = 45
+TILED_MIN_PSNR = 55
 
 
 def write_config(path, n_feat=8):
@@ -65,10 +71,15 @@ def test_init_model_loads_the_checkpoint_strictly_in_eval_mode(tiny):
     assert model.cfg.model.generator.n_feat == 8
 
 
-def test_init_model_warns_about_random_weights(tiny, caplog):
-    with caplog.at_level('WARNING'):
-        init_model(tiny[0])
-    assert 'RANDOM' in caplog.text
+def test_init_model_warns_about_random_weights(tiny, monkeypatch):
+    warnings = []
+
+    class Recorder:
+        warning, info = warnings.append, staticmethod(lambda message: None)
+
+    monkeypatch.setattr(inference, 'get_logger', Recorder)
+    init_model(tiny[0])
+    assert len(warnings) == 1 and 'RANDOM' in warnings[0]
 
 
 def test_init_model_refuses_a_checkpoint_of_another_model(tiny, tmp_path):

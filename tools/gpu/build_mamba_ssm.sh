@@ -2,7 +2,7 @@
 # Build mamba_ssm's CUDA selective scan for Hopper (sm_90 only) on the GPU machine.
 # The stock setup.py compiles for 5+ architectures and downloads a prebuilt wheel first; offline we
 # force the source build and keep only compute_90, which takes ~2.5 min on 16 cores (shared/notes/gpu.md).
-# Usage: tools/device/build_mamba_ssm.sh SDIST.tar.gz OUT_DIR   -> OUT_DIR/mamba_ssm-*.whl
+# Usage: tools/gpu/build_mamba_ssm.sh SDIST.tar.gz OUT_DIR   -> OUT_DIR/mamba_ssm-*.whl
 set -euo pipefail
 sdist=$(realpath "$1"); out=$(realpath -m "$2"); work=$(mktemp -d)
 mkdir -p "$out"

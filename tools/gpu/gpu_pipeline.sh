@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine after setup_stack.sh: the user workflow on GPUs, end to end.
-#   tools/device/gpu_pipeline.sh DATA_ROOT OUT_DIR [ITERS]
+#   tools/gpu/gpu_pipeline.sh DATA_ROOT OUT_DIR [ITERS]
 # DATA_ROOT holds LOL-v1-style pairs (Test/{input,target}); the same pairs serve as train and val
 # set (a pipeline check, not a benchmark). Steps: 1-GPU fp32 and AMP training with validation,
 # tools/test.py; if 2+ GPUs: torchrun on 2 GPUs with the same global batch (2 x 4), resume of an
@@ -44,4 +44,4 @@ if [ "$(python -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; th
   cp $W/test2/metrics.json "$OUT/metrics_2gpu.json"
 fi
 step "summary"
-python tools/device/summarize_pipeline.py $W | tee "$OUT/summary.txt"
+python tools/gpu/summarize_pipeline.py $W | tee "$OUT/summary.txt"

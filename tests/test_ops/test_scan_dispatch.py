@@ -6,6 +6,8 @@ import torch
 from retinexmamba_mm.ops import available_backends, cross_selective_scan, selective_scan
 from retinexmamba_mm.ops.selective_scan import BackendUnavailable, dispatch, torch_scan
 
+pytestmark = pytest.mark.usefixtures('single_thread')
+
 HAS_CUDA = torch.cuda.is_available()
 
 

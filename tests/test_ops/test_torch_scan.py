@@ -11,6 +11,8 @@ from retinexmamba_mm.ops.selective_scan import torch_scan
 
 from .naive_scan import naive_cross_selective_scan, naive_selective_scan
 
+pytestmark = pytest.mark.usefixtures('single_thread')
+
 F64 = torch.float64
 
 

@@ -1,0 +1,57 @@
+"""Time and peak memory of enhancing one large photo (default 4000x3000) with tiled inference.
+
+    python tools/analysis/large_image.py [--size 4000x3000] [--device cpu|cuda] [--tile auto|N]
+        [--checkpoint CKPT] [--bf16]
+
+Random weights unless a checkpoint is given (time and memory do not depend on the weights).
+CPU peak memory is the process's maximum resident set size; CUDA's is torch's peak allocation.
+"""
+import argparse
+import resource
+import time
+
+import numpy as np
+import torch
+
+from retinexmamba_mm.apis.inference import enhance
+from retinexmamba_mm.apis.tiling import auto_tile_size
+from retinexmamba_mm.models import RetinexMamba
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--size', default='4000x3000', help='WxH')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--tile', default='auto')
+    parser.add_argument('--checkpoint')
+    parser.add_argument('--bf16', action='store_true')
+    args = parser.parse_args()
+    width, height = map(int, args.size.split('x'))
+    device = torch.device(args.device)
+    model = RetinexMamba().eval().to(device)
+    if args.checkpoint:
+        from retinexmamba_mm.apis.checkpoint import generator_state_dict
+        model.load_state_dict(generator_state_dict(args.checkpoint))
+    image = np.random.default_rng(0).integers(0, 60, (height, width, 3), dtype=np.uint8)
+    tile = args.tile if args.tile == 'auto' else int(args.tile)
+    if tile == 'auto':
+        print(f'auto tile for {width}x{height} on {device}: '
+              f'{auto_tile_size(height, width, device, 32)}')
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    out = enhance(model, image, tile=tile, dtype=torch.bfloat16 if args.bf16 else None)
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) / 2**30
+        where = 'GPU peak allocated'
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        where = 'process max RSS'
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'
+    print(f'{width}x{height} on {device} ({name}), tile={tile}: {time.perf_counter() - start:.1f} s, {where} {peak:.2f} GiB, '
+          f'output {out.shape} {out.dtype}')
+
+
+if __name__ == '__main__':
+    main()

@@ -49,8 +49,9 @@ def main():
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         where = 'process max RSS'
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'
-    print(f'{width}x{height} on {device} ({name}), tile={tile}: {time.perf_counter() - start:.1f} s, {where} {peak:.2f} GiB, '
-          f'output {out.shape} {out.dtype}')
+    seconds = time.perf_counter() - start
+    print(f'{width}x{height} on {device} ({name}), tile={tile}: {seconds:.1f} s, '
+          f'{where} {peak:.2f} GiB, output {out.shape} {out.dtype}')
 
 
 if __name__ == '__main__':

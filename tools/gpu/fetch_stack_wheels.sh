@@ -13,5 +13,6 @@ mkdir -p .whl/stack
 $PIP download -q --no-deps --only-binary=:all: $PLATFORMS -d .whl/stack \
     mmengine==0.10.7 mmcv-lite==2.1.0 mmagic==1.2.0 addict yapf termcolor platformdirs \
     diffusers==0.24.0 huggingface_hub==0.25.2 transformers==4.48.3 tokenizers==0.21.4 \
-    lpips==0.1.4 resize-right albumentations==2.0.8 albucore==0.0.24 simsimd stringzilla einops
+    lpips==0.1.4 resize-right albumentations==2.0.8 albucore==0.0.24 simsimd stringzilla einops \
+    pydantic==2.14.4 pydantic_core annotated_types typing_inspection
 du -sh .whl/stack

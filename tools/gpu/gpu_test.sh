@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mapfile -t files < <(grep -rlE "pytest\.mark\.gpu" tests --include='test_*.py' | sort)
-python3 -m pytest -q -m gpu -p no:cacheprovider "${files[@]}" "$@"
+python3 -m pytest -v -s -m gpu -p no:cacheprovider "${files[@]}" "$@"

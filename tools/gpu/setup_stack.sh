@@ -10,7 +10,7 @@ $PIP .whl/stack/*.whl
 if compgen -G ".whl/mamba_ssm-*.whl" > /dev/null; then $PIP .whl/mamba_ssm-*.whl; fi
 $PIP --no-build-isolation -e .
 python3 - <<'PY'
-import torch, mmagic.models, retinexmamba_mm  # noqa: F401
+import torch, retinexmamba_mm, mmagic.models  # noqa: F401  (retinexmamba_mm first: compat)
 from retinexmamba_mm.ops import available_backends
 print('stack ready: torch', torch.__version__, '| cuda', torch.cuda.is_available(),
       '| scan backends', available_backends())

@@ -13,4 +13,5 @@ optim_wrapper['optimizer'].update(lr=1e-3)
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=300, eta_min=1e-5, by_epoch=False)]
 train_cfg.update(max_iters=300, val_interval=100)
 default_hooks['logger'].update(interval=20)
+log_processor.update(window_size=20)  # MMagic's timer updates the ETA once per window
 default_hooks['checkpoint'].update(interval=100, max_keep_ckpts=1)

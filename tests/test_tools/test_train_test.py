@@ -28,6 +28,7 @@ def tiny_settings(data_root, max_iters, val_interval):
         'param_scheduler.0.T_max': max_iters,
         'default_hooks.checkpoint.interval': val_interval,
         'default_hooks.logger.interval': 1,
+        'log_processor.window_size': 1,  # MMagic's IterTimerHook updates the ETA per window
     }
 
 

@@ -15,9 +15,10 @@ scans touch ~1.4e10 (channel, state, step) elements, so every pass over them cou
   with C as one batched matmul. Only ``h_t = decay_t * h_{t-1} + input_t`` runs step by step,
   in place: the plain recurrence in fp32, with no exp of a positive number and no division.
   Per step that is one Python-level op on a slab of 5k-80k elements (the model at batch 1).
-* Backward is written out (``_ScanFunction``): blocks are revisited in reverse, their states
-  recomputed from the block-start states saved by the forward pass, and the adjoint state runs
-  backwards with the same fused multiply-add. Under ``torch.no_grad`` nothing is saved.
+* Backward is written out (``_ScanFunction``): the forward pass saves the state entering every
+  ~sqrt(L)-step segment (so memory grows like sqrt(L) slabs, not L); backward revisits the
+  segments in reverse, recomputes their states and runs the adjoint state backwards with the same
+  fused multiply-add. Under ``torch.no_grad`` nothing is saved.
 
 State layout inside a block: (T, batch, K, N, D), state before channel, so contracting with C
 is a (1 x N) @ (N x D) matmul per (step, batch, group).
@@ -50,13 +51,18 @@ class _Blocks:
     du, delta: (L, b, K, D); B, C: (L, b, K, N); A: (K, D, N) natural base.
     """
 
-    def __init__(self, du, A):
+    def __init__(self, du, A, steps=None):
         self.length, self.batch, self.groups, self.channels = du.shape
         self.state = A.shape[-1]
         self.a2 = (A * _LOG2E).transpose(1, 2).contiguous()       # (K, N, D), base 2
         slab = self.batch * self.groups * self.state * self.channels
-        self.steps = max(1, min(self.length, BLOCK_ELEMENTS // slab))
+        self.steps = max(1, min(self.length, steps or BLOCK_ELEMENTS // slab))
         self.shape = (self.steps, self.batch, self.groups, self.state, self.channels)
+
+    def segment_len(self):
+        """Steps between saved states for backward: ~sqrt(L), a multiple of the block length,
+        so saved states and the backward's buffers both stay ~sqrt(L) slabs."""
+        return self.steps * max(1, round(math.sqrt(self.length) / self.steps))
 
     def __iter__(self):
         for index, t0 in enumerate(range(0, self.length, self.steps)):
@@ -82,8 +88,9 @@ def _recur(hs, dA, h):
         cur.addcmul_(prev, decay)
 
 
-def _scan_forward(blocks, du, delta, B, C, block_starts=None):
-    """y (L, b, K, D) of the recurrence, without the D term; see ``_ScanFunction``."""
+def _scan_forward(blocks, du, delta, B, C, segment_starts=None, segment=0):
+    """y (L, b, K, D) of the recurrence, without the D term; see ``_ScanFunction``. With
+    ``segment_starts`` (a list), the state entering every ``segment``-th step is appended."""
     y = du.new_empty(du.shape)
     dA = du.new_empty(blocks.shape)
     states = [du.new_empty(blocks.shape) for _ in range(2)]
@@ -92,8 +99,8 @@ def _scan_forward(blocks, du, delta, B, C, block_starts=None):
     for index, t0, n in blocks:
         hs = states[index % 2]
         blocks.decays_and_inputs(du, delta, B, t0, n, dA, hs)
-        if block_starts is not None and h is not None:
-            block_starts.append(h.clone())
+        if segment_starts is not None and t0 and t0 % segment == 0:
+            segment_starts.append(h.clone())
         _recur(hs[:n], dA[:n], h)
         rows = blocks.rows(n)
         torch.bmm(C[t0:t0 + n].view(rows, 1, state), hs[:n].view(rows, state, channels),
@@ -102,8 +109,12 @@ def _scan_forward(blocks, du, delta, B, C, block_starts=None):
     return y
 
 
-def _scan_backward(blocks, grad_y, du, delta, A, B, C, block_starts):
-    """Gradients of sum(grad_y * y) w.r.t. du, delta (through the decays), A, B and C."""
+def _scan_backward(blocks, grad_y, du, delta, A, B, C, segment_starts):
+    """Gradients of sum(grad_y * y) w.r.t. du, delta (through the decays), A, B and C.
+
+    ``blocks`` cuts the sequence into the forward pass's segments; ``segment_starts`` holds the
+    state entering each segment but the first. Each segment's states are recomputed, then the
+    adjoint runs back through it."""
     state, channels = blocks.state, blocks.channels
     a_nat = A.transpose(1, 2).contiguous()                        # (K, N, D)
     grad_du, grad_delta = torch.empty_like(du), torch.empty_like(delta)
@@ -114,7 +125,7 @@ def _scan_backward(blocks, grad_y, du, delta, A, B, C, block_starts):
     for index, t0, n in reversed(list(blocks)):
         d_, h_, g_ = dA[:n], hs[:n], adj[:n]
         rows, steps = blocks.rows(n), slice(t0, t0 + n)
-        h0 = block_starts[index - 1] if index else None
+        h0 = segment_starts[index - 1] if index else None
         blocks.decays_and_inputs(du, delta, B, t0, n, dA, hs)
         _recur(h_, d_, h0)
         gy = grad_y[steps]
@@ -152,24 +163,25 @@ class _ScanFunction(torch.autograd.Function):
 
     Inputs (time-major, compute dtype, contiguous): du = delta * u and delta (L, b, K, D),
     A (K, D, N), B and C (L, b, K, N). Output y (L, b, K, D) without the D term. The state
-    entering each block is saved; everything else is recomputed in backward.
+    entering every ~sqrt(L)-step segment is saved (memory ~sqrt(L) slabs); backward recomputes
+    each segment's states from it.
     """
 
     @staticmethod
     def forward(ctx, du, delta, A, B, C):
         blocks = _Blocks(du, A)
-        block_starts = []
-        y = _scan_forward(blocks, du, delta, B, C, block_starts)
-        starts = torch.stack(block_starts) if block_starts else du.new_empty(0)
+        ctx.segment = blocks.segment_len()
+        starts = []
+        y = _scan_forward(blocks, du, delta, B, C, starts, ctx.segment)
+        starts = torch.stack(starts) if starts else du.new_empty(0)
         ctx.save_for_backward(du, delta, A, B, C, starts)
-        ctx.blocks = blocks
         return y
 
     @staticmethod
     def backward(ctx, grad_y):
         du, delta, A, B, C, starts = ctx.saved_tensors
-        return _scan_backward(ctx.blocks, grad_y.contiguous(), du, delta, A, B, C,
-                              list(starts.unbind(0)))
+        return _scan_backward(_Blocks(du, A, steps=ctx.segment), grad_y.contiguous(), du,
+                              delta, A, B, C, list(starts.unbind(0)))
 
 
 def _activate(delta, delta_bias, delta_softplus, in_place):

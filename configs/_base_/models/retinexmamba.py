@@ -1,6 +1,6 @@
 # RetinexMamba as in the paper (LOL settings): n_feat 40, one stage, blocks [1, 2, 2], d_state 16
 # (4,589,001 parameters), trained with L1. The scan backend is chosen at run time
-# ('auto': triton > mamba_ssm > torch on CUDA, torch on the CPU; logged once).
+# ('auto': mamba_ssm > triton > torch on CUDA, torch on the CPU; logged once).
 model = dict(
     type='LowLightEnhancer',
     generator=dict(

@@ -119,6 +119,16 @@ def test_cross_selective_scan_gradcheck(small_blocks):
         lambda *a: cross_selective_scan(*a, delta_softplus=True, backend='torch'), leaves)
 
 
+@pytest.mark.parametrize('grad', [False, True])
+def test_cross_selective_scan_in_pieces(monkeypatch, grad):
+    """Flips and the merge run piece by piece on large maps (here forced to 2 rows/columns)."""
+    monkeypatch.setattr(torch_scan, '_chunk', lambda *shape: 2)
+    inputs = random_cross_inputs(2, 3, 4, 5, 7, seed=8)
+    leaves = {k: v.clone().requires_grad_(grad) for k, v in inputs.items()}
+    y = cross_selective_scan(**leaves, backend='torch')
+    torch.testing.assert_close(y, naive_cross_selective_scan(**inputs), rtol=1e-10, atol=1e-10)
+
+
 def test_cross_selective_scan_accepts_strided_inputs():
     """SS2D hands over channels-last views; any strides must give the same result."""
     inputs = random_cross_inputs(2, 3, 4, 4, 5, seed=4)

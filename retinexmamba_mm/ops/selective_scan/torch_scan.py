@@ -88,10 +88,11 @@ def _recur(hs, dA, h):
         cur.addcmul_(prev, decay)
 
 
-def _scan_forward(blocks, du, delta, B, C, segment_starts=None, segment=0):
+def _scan_forward(blocks, du, delta, B, C, segment_starts=None, segment=0, out=None):
     """y (L, b, K, D) of the recurrence, without the D term; see ``_ScanFunction``. With
-    ``segment_starts`` (a list), the state entering every ``segment``-th step is appended."""
-    y = du.new_empty(du.shape)
+    ``segment_starts`` (a list), the state entering every ``segment``-th step is appended.
+    ``out`` may be ``du`` itself: each block reads its steps of du before writing them."""
+    y = du.new_empty(du.shape) if out is None else out
     dA = du.new_empty(blocks.shape)
     states = [du.new_empty(blocks.shape) for _ in range(2)]
     state, channels = blocks.state, blocks.channels
@@ -205,7 +206,7 @@ def _recurrence(du, delta, A, B, C):
     A = A.to(delta.dtype).view(groups, channels, -1)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (du, delta, A, B, C)):
         return _ScanFunction.apply(du, delta, A, B, C)
-    return _scan_forward(_Blocks(du, A), du, delta, B, C)
+    return _scan_forward(_Blocks(du, A), du, delta, B, C, out=du)  # du is a temporary here
 
 
 def _needs_grad(*tensors):
@@ -237,17 +238,28 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fa
     return y.reshape(length, batch, kd).permute(1, 2, 0).to(out_dtype)
 
 
+def _chunk(height, width, batch, channels):
+    """Rows (or columns) per piece when flipping a map piece by piece: ~1M elements, so the
+    flipped pieces stay small instead of a whole flipped copy of the map."""
+    return max(1, (1 << 20) // (batch * channels * max(height, width)))
+
+
 def _directions(t, height, width):
     """(b, 4, c, H, W) per-direction maps -> (H*W, b, 4, c), direction k in the order it reads:
-    0 row-major, 1 column-major, 2 and 3 their reverses."""
+    0 row-major, 1 column-major, 2 and 3 their reverses (pixel (H-1-h, W-1-w) first)."""
     batch, _, channels = t.shape[:3]
     out = t.new_empty(height * width, batch, 4, channels)
     rows = out.view(height, width, batch, 4, channels)
     cols = out.view(width, height, batch, 4, channels)
     rows[:, :, :, 0] = t[:, 0].permute(2, 3, 0, 1)
     cols[:, :, :, 1] = t[:, 1].permute(3, 2, 0, 1)
-    rows[:, :, :, 2] = t[:, 2].flip(2, 3).permute(2, 3, 0, 1)
-    cols[:, :, :, 3] = t[:, 3].flip(2, 3).permute(3, 2, 0, 1)
+    step = _chunk(height, width, batch, channels)
+    for h0 in range(0, height, step):
+        h1 = min(height, h0 + step)
+        rows[h0:h1, :, :, 2] = t[:, 2, :, height - h1:height - h0].flip(2, 3).permute(2, 3, 0, 1)
+    for w0 in range(0, width, step):
+        w1 = min(width, w0 + step)
+        cols[w0:w1, :, :, 3] = t[:, 3, ..., width - w1:width - w0].flip(2, 3).permute(3, 2, 0, 1)
     return out
 
 
@@ -256,15 +268,53 @@ def _delta_times_x(delta, x):
     without laying x out four times (no-grad path)."""
     batch, channels, height, width = x.shape
     out = torch.empty_like(delta)
-    flipped = x.flip(2, 3)
-    for k, source in enumerate((x, x, flipped, flipped)):
-        if k % 2 == 0:
-            shape, seq = (height, width), source.permute(2, 3, 0, 1)
-        else:
-            shape, seq = (width, height), source.permute(3, 2, 0, 1)
-        view = (*shape, batch, 4, channels)
-        torch.mul(delta.view(view)[:, :, :, k], seq, out=out.view(view)[:, :, :, k])
+    d_rows, d_cols = (delta.view(*hw, batch, 4, channels) for hw in ((height, width),
+                                                                      (width, height)))
+    o_rows, o_cols = (out.view(*hw, batch, 4, channels) for hw in ((height, width),
+                                                                    (width, height)))
+    torch.mul(d_rows[:, :, :, 0], x.permute(2, 3, 0, 1), out=o_rows[:, :, :, 0])
+    torch.mul(d_cols[:, :, :, 1], x.permute(3, 2, 0, 1), out=o_cols[:, :, :, 1])
+    step = _chunk(height, width, batch, channels)
+    for h0 in range(0, height, step):
+        h1 = min(height, h0 + step)
+        flipped = x[:, :, height - h1:height - h0].flip(2, 3).permute(2, 3, 0, 1)
+        torch.mul(d_rows[h0:h1, :, :, 2], flipped, out=o_rows[h0:h1, :, :, 2])
+    for w0 in range(0, width, step):
+        w1 = min(width, w0 + step)
+        flipped = x[..., width - w1:width - w0].flip(2, 3).permute(3, 2, 0, 1)
+        torch.mul(d_cols[w0:w1, :, :, 3], flipped, out=o_cols[w0:w1, :, :, 3])
     return out
+
+
+def _merge(y, x, D):
+    """Sum of the four directions' outputs (H*W, b, 4, D) back at their pixels, plus the D
+    terms (all four multiply x at its own pixel): (b, H, W, D), no-grad path, no full-size
+    temporaries."""
+    batch, channels, height, width = x.shape
+    out = x.new_empty(batch, height, width, channels)
+    pixels = out.permute(1, 2, 0, 3)                                          # (H, W, b, D)
+    y_rows = y.view(height, width, batch, 4, channels)
+    y_cols = y.view(width, height, batch, 4, channels)
+    torch.add(y_rows[:, :, :, 0], y_cols[:, :, :, 1].transpose(0, 1), out=pixels)
+    step = _chunk(height, width, batch, channels)
+    for h0 in range(0, height, step):
+        h1 = min(height, h0 + step)
+        pixels[h0:h1] += y_rows[height - h1:height - h0, :, :, 2].flip(0, 1)
+        pixels[h0:h1] += y_cols[:, height - h1:height - h0, :, 3].flip(0, 1).transpose(0, 1)
+    if D is not None:
+        pixels.addcmul_(D.to(x.dtype).view(4, channels).sum(0), x.permute(2, 3, 0, 1))
+    return out
+
+
+def _merge_differentiable(y, x, D):
+    """``_merge`` with autograd-friendly ops."""
+    batch, channels, height, width = x.shape
+    pairs = y[:, :, 0:2] + y[:, :, 2:4].flip(0)          # undo the reversal of 2 and 3
+    pixels = (pairs[:, :, 0].view(height, width, batch, channels)
+              + pairs[:, :, 1].view(width, height, batch, channels).transpose(0, 1))
+    if D is not None:
+        pixels = pixels + D.to(x.dtype).view(4, channels).sum(0) * x.permute(2, 3, 0, 1)
+    return pixels.permute(2, 0, 1, 3).contiguous()
 
 
 def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
@@ -272,7 +322,7 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
 
     Returns (b, D, H, W) in x's dtype; its memory is channels-last, which SS2D reads next.
     """
-    batch, channels, height, width = x.shape
+    height, width = x.shape[2:]
     out_dtype, dtype = x.dtype, _compute_dtype(x)
     grad = _needs_grad(x, delta, A, B, C, D, delta_bias)
     x = x.to(dtype)
@@ -284,23 +334,5 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
         du = _delta_times_x(dl, x)
     y = _recurrence(du, dl, A, _directions(B.to(dtype), height, width),
                     _directions(C.to(dtype), height, width))
-    # back to pixels: undo the reversal of 2 and 3, add them to 0 and 1, transpose 1; the D
-    # terms of the four directions all multiply x at its own pixel: add their sum once
-    if grad:
-        pairs = y[:, :, 0:2] + y[:, :, 2:4].flip(0)
-    else:
-        pairs = y[:, :, 0:2].add_(y[:, :, 2:4].flip(0))
-    out = x.new_empty(batch, height, width, channels)
-    pixels = out.permute(1, 2, 0, 3)                                          # (H, W, b, D)
-    rows = pairs[:, :, 0].view(height, width, batch, channels)
-    cols = pairs[:, :, 1].view(width, height, batch, channels).transpose(0, 1)
-    if grad:
-        pixels = rows + cols
-        if D is not None:
-            pixels = pixels + D.to(dtype).view(4, channels).sum(0) * x.permute(2, 3, 0, 1)
-        out = pixels.permute(2, 0, 1, 3).contiguous()
-    else:
-        torch.add(rows, cols, out=pixels)
-        if D is not None:
-            pixels.addcmul_(D.to(dtype).view(4, channels).sum(0), x.permute(2, 3, 0, 1))
+    out = _merge_differentiable(y, x, D) if grad else _merge(y, x, D)
     return out.to(out_dtype).permute(0, 3, 1, 2)

@@ -5,6 +5,8 @@ CUDA extension unconditionally, so importing it on a CPU-only machine fails). On
 ``cross_selective_scan`` builds the four direction copies the authors' way (row-major, column-
 major and their reverses, stacked as K=4 groups), runs one grouped scan, and merges back.
 """
+import functools
+
 import torch
 
 __all__ = ['is_available', 'unavailable_reason', 'selective_scan', 'cross_selective_scan']
@@ -12,8 +14,10 @@ __all__ = ['is_available', 'unavailable_reason', 'selective_scan', 'cross_select
 _import_error = None
 
 
+@functools.cache
 def _kernel():
-    """mamba_ssm's ``selective_scan_fn``, or None when it does not import (reason kept)."""
+    """mamba_ssm's ``selective_scan_fn``, or None when it does not import (reason kept). Tried
+    once per process: a failed import is not retried on every SS2D call."""
     global _import_error
     try:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn

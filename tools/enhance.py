@@ -82,7 +82,8 @@ def parse_args(argv=None):
     parser.add_argument('--illumination', action='store_true',
                         help='also write the illumination map')
     parser.add_argument('--side-by-side', action='store_true',
-                        help='also write input | output (| illumination) side by side')
+                        help='also write input | illumination (with --illumination) | '
+                        'output side by side')
     parser.add_argument('--tile', type=_tile_arg, default='auto',
                         help='auto (default: from free memory), N (tiles of N pixels, a '
                         'multiple of 4) or 0 (whole image)')

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from retinexmamba_mm.apis.tiling import (
+    ACCUMULATOR_BYTES_PER_PIXEL,
     BYTES_PER_PIXEL,
     MEMORY_SHARE,
     auto_tile_size,
@@ -109,13 +110,14 @@ def test_invalid_tiles_are_refused(tile, overlap):
 
 def test_auto_tile_size_from_free_memory():
     cpu = torch.device('cpu')
-    share, bpp = MEMORY_SHARE['cpu'], BYTES_PER_PIXEL['cpu']
+    share, bpp = MEMORY_SHARE['cpu'], BYTES_PER_PIXEL
     # Plenty of memory: the whole image.
     assert auto_tile_size(400, 600, cpu, 64, free_bytes=10 * 400 * 600 * bpp) is None
     # 1 Mpixel of budget for a 12 Mpixel photo: tiles of about 1000 pixels, with room for the
     # 3 extra pixels of the last tile.
-    free = int((1000 * 1000 * bpp + 40 * 4000 * 3000) / share)
+    buffers = ACCUMULATOR_BYTES_PER_PIXEL * 4000 * 3000
+    free = int((1000 * 1000 * bpp + buffers) / share)
     tile = auto_tile_size(3000, 4000, cpu, 64, free_bytes=free)
     assert tile % 4 == 0 and 980 <= tile <= 996 and (tile + 4)**2 * bpp <= 1000**2 * bpp
     with pytest.raises(MemoryError, match='not enough'):
-        auto_tile_size(3000, 4000, cpu, 64, free_bytes=int(40 * 4000 * 3000 / share))
+        auto_tile_size(3000, 4000, cpu, 64, free_bytes=int(buffers / share))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageCms
 
 from retinexmamba_mm.apis import enhance, init_model
 
@@ -134,6 +134,33 @@ def test_recursive_globs_extras_and_formats(weights, photos, tmp_path):
     np.testing.assert_array_equal(side[:, :16], np.asarray(Image.open(photos / 'sub' /
                                                                       'deep.png')))
     np.testing.assert_array_equal(side[:, -16:], np.asarray(Image.open(out / 'deep.png')))
+
+
+def test_16_bit_gray_rgba_and_colour_profiles(weights, tmp_path):
+    """Inputs read as the data loader decides (16-bit: high byte; gray: repeated; alpha:
+    dropped); an RGB input's ICC profile is copied, not applied."""
+    folder, out = tmp_path / 'in', tmp_path / 'out'
+    folder.mkdir()
+    gray16 = (np.arange(12 * 16).reshape(12, 16) * 300).astype(np.uint16)
+    Image.fromarray(gray16).save(folder / 'gray16.png')
+    rgba = np.dstack([dark(12, 16, 5), np.full((12, 16), 128, np.uint8)])
+    Image.fromarray(rgba).save(folder / 'rgba.png')
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
+    Image.fromarray(dark(12, 16, 6)).save(folder / 'tagged.png', icc_profile=profile)
+
+    assert run(weights, folder, '--out', out, '--side-by-side') == 0
+
+    gray_panel = np.asarray(Image.open(out / 'gray16_side_by_side.png'))[:, :16]
+    np.testing.assert_array_equal(gray_panel, np.repeat((gray16 >> 8)[..., None], 3, axis=2))
+    rgba_panel = np.asarray(Image.open(out / 'rgba_side_by_side.png'))[:, :16]
+    np.testing.assert_array_equal(rgba_panel, rgba[..., :3])
+    for name in ('gray16.png', 'rgba.png', 'tagged.png'):
+        with Image.open(out / name) as image:
+            assert image.mode == 'RGB' and image.size == (16, 12)
+    with Image.open(out / 'tagged.png') as image:
+        assert image.info.get('icc_profile') == profile
+    with Image.open(out / 'gray16.png') as image:
+        assert 'icc_profile' not in image.info
 
 
 def test_outputs_inside_the_input_folder_are_not_read_back(weights, photos, capsys):

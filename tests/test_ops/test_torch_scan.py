@@ -73,6 +73,33 @@ def test_selective_scan_matches_naive(small_blocks, use_d, use_bias, softplus):
         torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9, msg=name)
 
 
+@pytest.mark.parametrize('steps', range(1, 8))
+@pytest.mark.parametrize('with_carry', [False, True])
+def test_paired_recurrence_matches_step_by_step(steps, with_carry):
+    """The pairwise recurrence used for small slabs, against h_t = a_t h_{t-1} + x_t."""
+    gen = torch.Generator().manual_seed(steps)
+    x = torch.randn(steps, 3, 5, generator=gen, dtype=F64)
+    a = torch.rand(steps, 3, 5, generator=gen, dtype=F64)
+    h = torch.randn(3, 5, generator=gen, dtype=F64) if with_carry else None
+    expected, state = [], torch.zeros(3, 5, dtype=F64) if h is None else h
+    for t in range(steps):
+        state = a[t] * state + x[t]
+        expected.append(state)
+    ours = x.clone()
+    torch_scan._recur_pairs(ours, a.clone(), h)
+    torch.testing.assert_close(ours, torch.stack(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_large_slab_path(monkeypatch, small_blocks):
+    """Slabs above PAIRED_BELOW take the plain step-by-step recurrence."""
+    monkeypatch.setattr(torch_scan, 'PAIRED_BELOW', 0)
+    small_blocks(5, 2 * 3 * 2 * 4)
+    inputs = random_scan_inputs(2, 3, 2, 4, 23, seed=9)
+    torch.testing.assert_close(selective_scan(**inputs, delta_softplus=True, backend='torch'),
+                               naive_selective_scan(**inputs, delta_softplus=True),
+                               rtol=1e-10, atol=1e-10)
+
+
 def test_selective_scan_gradcheck(small_blocks):
     batch, groups, channels, state, length = 1, 2, 2, 3, 9
     small_blocks(2, batch * groups * channels * state)

@@ -39,6 +39,9 @@ _LOG2E = 1.0 / math.log(2.0)
 # Elements (steps x slab) per block. Larger blocks mean fewer Python-level ops; ~2^19 (2 MiB per
 # fp32 buffer) measured fastest on a 2-core EPYC (the working set then lives in L2/L3).
 BLOCK_ELEMENTS = 1 << 19
+# Slabs smaller than this run the recurrence in pairs of steps (``_recur_pairs``): their
+# per-step cost is mostly call overhead, and PyTorch runs ops this small on one thread anyway.
+PAIRED_BELOW = 1 << 14
 
 
 def is_available():
@@ -55,7 +58,7 @@ class _Blocks:
         self.length, self.batch, self.groups, self.channels = du.shape
         self.state = A.shape[-1]
         self.a2 = (A * _LOG2E).transpose(1, 2).contiguous()       # (K, N, D), base 2
-        slab = self.batch * self.groups * self.state * self.channels
+        self.slab = slab = self.batch * self.groups * self.state * self.channels
         self.steps = max(1, min(self.length, steps or BLOCK_ELEMENTS // slab))
         self.shape = (self.steps, self.batch, self.groups, self.state, self.channels)
 
@@ -88,6 +91,23 @@ def _recur(hs, dA, h):
         cur.addcmul_(prev, decay)
 
 
+def _recur_pairs(hs, dA, h):
+    """``_recur`` with half the sequential steps, for small slabs (whose per-step cost is
+    mostly call overhead): combine steps in pairs with whole-block ops, run the recurrence over
+    the pairs, then fill in the even steps with one more whole-block op. Overwrites dA."""
+    n = hs.shape[0]
+    if h is not None:
+        hs[0].addcmul_(h, dA[0])
+    m = n - n % 2
+    if m >= 2:
+        hs[1:m:2].addcmul_(dA[1:m:2], hs[0:m:2])   # h_2i+1 from h_2i inside each pair
+        dA[1:m:2].mul_(dA[0:m:2])                  # decay across a pair
+        _recur(hs[1:m:2], dA[1:m:2], None)          # odd steps: h_2i+1 += decay * h_2i-1
+        hs[2:m:2].addcmul_(dA[2:m:2], hs[1:m - 1:2])  # even steps from the odd before them
+    if 0 < m < n:
+        hs[m].addcmul_(dA[m], hs[m - 1])
+
+
 def _scan_forward(blocks, du, delta, B, C, segment_starts=None, segment=0, out=None):
     """y (L, b, K, D) of the recurrence, without the D term; see ``_ScanFunction``. With
     ``segment_starts`` (a list), the state entering every ``segment``-th step is appended.
@@ -96,13 +116,14 @@ def _scan_forward(blocks, du, delta, B, C, segment_starts=None, segment=0, out=N
     dA = du.new_empty(blocks.shape)
     states = [du.new_empty(blocks.shape) for _ in range(2)]
     state, channels = blocks.state, blocks.channels
+    recur = _recur_pairs if blocks.slab < PAIRED_BELOW else _recur
     h = None
     for index, t0, n in blocks:
         hs = states[index % 2]
         blocks.decays_and_inputs(du, delta, B, t0, n, dA, hs)
         if segment_starts is not None and t0 and t0 % segment == 0:
             segment_starts.append(h.clone())
-        _recur(hs[:n], dA[:n], h)
+        recur(hs[:n], dA[:n], h)
         rows = blocks.rows(n)
         torch.bmm(C[t0:t0 + n].view(rows, 1, state), hs[:n].view(rows, state, channels),
                   out=y[t0:t0 + n].view(rows, 1, channels))

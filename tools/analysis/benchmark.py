@@ -176,7 +176,7 @@ def _train_step(model, optimizer, x, target, dtype_name):
 def infer(args, device, rows):
     for height, width in args.sizes:
         for dtype_name in args.dtypes:
-            base = None
+            base = first = None
             for backend in args.backends:
                 if backend not in available_backends(device):
                     continue
@@ -184,8 +184,8 @@ def infer(args, device, rows):
                 x = torch.rand(1, 3, height, width, device=device)
                 seconds, peak = measure(partial(_forward, model, x, dtype_name), device,
                                         args.warmup, args.repeats)
-                base = base or seconds
-                note = f'{base / seconds:.2f}x vs {args.backends[0]}'
+                base, first = base or seconds, first or backend
+                note = '' if first == backend else f'{base / seconds:.2f}x vs {first}'
                 if peak is not None:
                     note += f', peak {peak / 2**30:.2f} GiB'
                 rows.append(dict(section='infer', case=f'forward 1x3x{height}x{width}',
@@ -194,7 +194,7 @@ def infer(args, device, rows):
 
 def train(args, device, rows):
     for dtype_name in args.dtypes:
-        base = None
+        base = first = None
         for backend in args.backends:
             if backend not in available_backends(device):
                 continue
@@ -204,8 +204,8 @@ def train(args, device, rows):
             seconds, peak = measure(partial(_train_step, model, optimizer, x,
                                             torch.rand_like(x), dtype_name),
                                     device, args.warmup, args.repeats)
-            base = base or seconds
-            note = f'{base / seconds:.2f}x vs {args.backends[0]}'
+            base, first = base or seconds, first or backend
+            note = '' if first == backend else f'{base / seconds:.2f}x vs {first}'
             if peak is not None:
                 note += f', peak {peak / 2**30:.2f} GiB'
             rows.append(dict(section='train', backend=backend, dtype=dtype_name,

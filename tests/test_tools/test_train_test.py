@@ -133,20 +133,31 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(demo_root, tmp_path)
 @pytest.mark.skipif(shutil.which('mim', path=osp.dirname(sys.executable)) is None,
                     reason='openmim is not installed in this environment')
 def test_mim_train_and_test_find_the_packaged_tools(demo_root, tmp_path):
+    """A built (non-editable) install ships configs/ and tools/ under retinexmamba_mm/.mim, where
+    `mim train/test retinexmamba_mm CONFIG` look for them. (pip's PEP 660 editable installs
+    report site-packages as the package location, so mim cannot see an editable source tree.)"""
+    site = tmp_path / 'site'
+    build = subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation',
+         '--target', str(site), ROOT], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert (site / 'retinexmamba_mm' / '.mim' / 'tools' / 'train.py').is_file()
+    assert (site / 'retinexmamba_mm' / '.mim' / 'configs' / 'retinexmamba_lol_v1.py').is_file()
+
     mim = osp.join(osp.dirname(sys.executable), 'mim')
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=str(site))
+    config = osp.join('configs', 'demo', 'retinexmamba_demo.py')  # found inside the package
     work = tmp_path / 'mim_work'
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    config = osp.join('configs', 'demo', 'retinexmamba_demo.py')
     train = subprocess.run(
         [mim, 'train', 'retinexmamba_mm', config, '--work-dir', str(work),
          '--cfg-options', *tiny_overrides(demo_root, 2, 2)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
     assert (work / 'iter_2.pth').is_file()
     test = subprocess.run(
         [mim, 'test', 'retinexmamba_mm', config, '--checkpoint', str(work / 'iter_2.pth'),
          '--work-dir', str(tmp_path / 'mim_test'), '--cfg-options',
          *tiny_overrides(demo_root, 2, 2)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-3000:]
     assert (tmp_path / 'mim_test' / 'metrics.json').is_file()

@@ -2,7 +2,7 @@
 
 1. makes the demo set (LOL-style pairs from scikit-image's bundled photos) if it is missing;
 2. tests the untrained network (PSNR/SSIM "before");
-3. trains configs/demo/retinexmamba_demo.py (120 iterations, validation every 60);
+3. trains configs/demo/retinexmamba_demo.py (60 iterations, validation every 30);
 4. tests the trained network, saving the enhanced images and side-by-side figures
    (input | illumination map | output | target);
 5. prints the numbers and where everything is.

@@ -73,10 +73,11 @@ def test_selective_scan_matches_naive(small_blocks, use_d, use_bias, softplus):
         torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9, msg=name)
 
 
-@pytest.mark.parametrize('steps', range(1, 8))
+@pytest.mark.parametrize('recur', ['_recur_pairs', '_recur_segments'])
+@pytest.mark.parametrize('steps', [*range(1, 10), 16, 17, 31])
 @pytest.mark.parametrize('with_carry', [False, True])
-def test_paired_recurrence_matches_step_by_step(steps, with_carry):
-    """The pairwise recurrence used for small slabs, against h_t = a_t h_{t-1} + x_t."""
+def test_fast_recurrences_match_step_by_step(recur, steps, with_carry):
+    """The recurrences used for small slabs, against h_t = a_t h_{t-1} + x_t."""
     gen = torch.Generator().manual_seed(steps)
     x = torch.randn(steps, 3, 5, generator=gen, dtype=F64)
     a = torch.rand(steps, 3, 5, generator=gen, dtype=F64)
@@ -86,14 +87,16 @@ def test_paired_recurrence_matches_step_by_step(steps, with_carry):
         state = a[t] * state + x[t]
         expected.append(state)
     ours = x.clone()
-    torch_scan._recur_pairs(ours, a.clone(), h)
+    getattr(torch_scan, recur)(ours, a.clone(), h)
     torch.testing.assert_close(ours, torch.stack(expected), rtol=1e-12, atol=1e-12)
 
 
-def test_large_slab_path(monkeypatch, small_blocks):
-    """Slabs above PAIRED_BELOW take the plain step-by-step recurrence."""
-    monkeypatch.setattr(torch_scan, 'PAIRED_BELOW', 0)
-    small_blocks(5, 2 * 3 * 2 * 4)
+@pytest.mark.parametrize('segmented,paired', [(0, 0), (0, 1 << 30), (1 << 30, 0)])
+def test_every_recurrence_path(monkeypatch, small_blocks, segmented, paired):
+    """Step by step, in pairs and in segments (chosen by slab size) give the same scan."""
+    monkeypatch.setattr(torch_scan, 'SEGMENTED_BELOW', segmented)
+    monkeypatch.setattr(torch_scan, 'PAIRED_BELOW', paired)
+    small_blocks(11, 2 * 3 * 2 * 4)
     inputs = random_scan_inputs(2, 3, 2, 4, 23, seed=9)
     torch.testing.assert_close(selective_scan(**inputs, delta_softplus=True, backend='torch'),
                                naive_selective_scan(**inputs, delta_softplus=True),

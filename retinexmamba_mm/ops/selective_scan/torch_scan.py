@@ -130,9 +130,10 @@ def _recur_segments(hs, dA, h):
     states, decays = hs[:m].unflatten(0, (segments, steps)), dA[:m].unflatten(0, (segments, steps))
     if h is not None:
         states[0, 0].addcmul_(h, decays[0, 0])
+    state_steps, decay_steps = states.unbind(1), decays.unbind(1)   # (segments, ...) per step
     for t in range(1, steps):
-        states[:, t].addcmul_(states[:, t - 1], decays[:, t])
-        decays[:, t].mul_(decays[:, t - 1])                  # decay since the segment's start
+        state_steps[t].addcmul_(state_steps[t - 1], decay_steps[t])
+        decay_steps[t].mul_(decay_steps[t - 1])              # decay since the segment's start
     start, starts = states[0, -1], [states[0, -1]]
     for p in range(1, segments - 1):
         start = torch.addcmul(states[p, -1], decays[p, -1], start)

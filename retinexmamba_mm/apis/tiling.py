@@ -29,12 +29,12 @@ import torch
 from ..utils import get_logger
 
 # Peak memory of one forward pass per input pixel: fp32, batch 1, inference mode, the default
-# model (n_feat 40, blocks [1, 2, 2]). Measured on the CPU with the torch scan as the growth of a
-# fresh process's ru_maxrss over its level after building the model and a 64x64 warm-up:
-# 10.9 kB/px at 256x256, 11.0 at 400x600, 10.6 at 600x800 (slope 10.5 kB/px, 24 MB fixed).
+# model (n_feat 40, blocks [1, 2, 2]). Measured on the CPU with the torch scan (commit 64ba0d1) as
+# the growth of a fresh process's ru_maxrss over its level after building the model and a 64x64
+# warm-up: 8.6 kB/px at 256x256, 8.2 at 400x600, 7.8 at 600x800 (slope 7.7 kB/px plus 62 MB).
 # On CUDA the authors' path measured 8.1 kB/px (torch.cuda.max_memory_allocated, H100); ours
-# was not measured on a GPU yet, so the CPU figure serves as the bound there too.
-BYTES_PER_PIXEL = 11_000
+# was not measured on a GPU yet, so the same bound serves there. Re-measure when the scan changes.
+BYTES_PER_PIXEL = 9_000
 # Whole-image buffers beside the tiles: float32 input, output and illumination sums and weights
 # (40 bytes), and the copies made when the weights are divided out and the output is converted to
 # 8 bits.

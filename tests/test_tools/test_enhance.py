@@ -1,6 +1,7 @@
 """tools/enhance.py over a temp folder: outputs, skips, failures, exit codes, inputs untouched."""
 import hashlib
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,15 @@ model = dict(
 """
 # Tiled vs whole output of the tiny model (see tests/test_apis/test_inference.py).
 TILED_MAX_ABS = 4
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads (see tests/test_apis/conftest.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def load_tool():
@@ -202,6 +212,7 @@ def test_command_line_exit_code(weights, photos, tmp_path):
     result = subprocess.run(
         [sys.executable, str(TOOL), str(photos / 'a.png'), str(photos / 'broken.png'),
          '--config', str(weights[0]), '--checkpoint', str(weights[1]), '--device', 'cpu',
-         '--out', str(tmp_path / 'out')], capture_output=True, text=True, cwd=ROOT)
+         '--out', str(tmp_path / 'out')], capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert result.returncode == 1, result.stderr
     assert 'FAILED' in result.stdout and (tmp_path / 'out' / 'a.png').exists()

@@ -208,6 +208,22 @@ def test_extreme_delta_and_A(small_blocks, scale_delta, scale_a):
                                    atol=1e-5 * ref.abs().max() + 1e-30, msg=name)
 
 
+@pytest.mark.parametrize('length', [1, 6])
+def test_inputs_are_left_unchanged(length):
+    """The no-grad path works in place on its own copies, never on the caller's tensors."""
+    inputs = random_scan_inputs(1, 2, 3, 4, length, seed=10)
+    before = {k: v.clone() for k, v in inputs.items()}
+    with torch.no_grad():
+        selective_scan(**inputs, delta_softplus=True, backend='torch')
+    cross = random_cross_inputs(1, 3, 4, 1, length, seed=11)
+    cross_before = {k: v.clone() for k, v in cross.items()}
+    with torch.no_grad():
+        cross_selective_scan(**cross, backend='torch')
+    for given, kept in ((inputs, before), (cross, cross_before)):
+        for name in given:
+            assert torch.equal(given[name], kept[name]), name
+
+
 def test_no_grad_path_matches_and_keeps_dtype():
     inputs = random_scan_inputs(2, 2, 3, 4, 17, seed=7)
     with torch.no_grad():

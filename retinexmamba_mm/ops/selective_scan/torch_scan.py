@@ -287,8 +287,10 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fa
         return t.to(dtype).permute(2, 0, 1).reshape(length, batch, groups, kd // groups)
 
     u = time_major(u)
-    delta = _activate(time_major(delta).contiguous(), delta_bias, delta_softplus,
-                      in_place=not grad)
+    steps = time_major(delta).contiguous()
+    # in place only on our own copy (the layout change may leave a view of the caller's tensor)
+    own = steps.untyped_storage().data_ptr() != delta.untyped_storage().data_ptr()
+    delta = _activate(steps, delta_bias, delta_softplus, in_place=own and not grad)
     y = _recurrence(delta * u, delta, A, B.to(dtype).permute(3, 0, 1, 2),
                     C.to(dtype).permute(3, 0, 1, 2))
     if D is not None:

@@ -33,6 +33,12 @@ def main(root):
         for r in runs['fp32']:
             if 'loss' in r and r['iter'] in dist:
                 print(f'  iter {r["iter"]:>5}: {r["loss"]:.4f}  {dist[r["iter"]]:.4f}')
+    print('\nval PSNR / SSIM by iteration:')
+    for name, records in runs.items():
+        val = [f'{r.get("step", "?")}: {r["PSNR"]:.3f} / {r.get("SSIM", float("nan")):.4f}'
+               for r in records if 'PSNR' in r]
+        if val:
+            print(f'  {name:<5} ' + ', '.join(val))
     for name in ('test1', 'test2'):
         path = osp.join(root, name, 'metrics.json')
         if osp.isfile(path):

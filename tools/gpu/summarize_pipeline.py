@@ -33,10 +33,15 @@ def main(root):
         for r in runs['fp32']:
             if 'loss' in r and r['iter'] in dist:
                 print(f'  iter {r["iter"]:>5}: {r["loss"]:.4f}  {dist[r["iter"]]:.4f}')
+    # Validation records carry the epoch as their step (LoggerHook's log_metric_by_epoch), so
+    # each is labelled with the last training iteration logged before it.
     print('\nval PSNR / SSIM by iteration:')
     for name, records in runs.items():
-        val = [f'{r.get("step", "?")}: {r["PSNR"]:.3f} / {r.get("SSIM", float("nan")):.4f}'
-               for r in records if 'PSNR' in r]
+        val, last_iter = [], 0
+        for r in records:
+            last_iter = r.get('iter', last_iter)
+            if 'PSNR' in r:
+                val.append(f'{last_iter}: {r["PSNR"]:.3f} / {r.get("SSIM", float("nan")):.4f}')
         if val:
             print(f'  {name:<5} ' + ', '.join(val))
     for name in ('test1', 'test2'):

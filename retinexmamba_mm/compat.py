@@ -151,8 +151,52 @@ def _patch_numpy2_aliases():
         np.bool8 = np.bool_
 
 
+# --- 5. distributed runs without a GPU (gloo on CPUs) ---------------------------------------------
+# mmengine 0.10.7 assumes every `--launcher pytorch` job has a GPU per process: `_init_dist_pytorch`
+# calls `torch.cuda.set_device(LOCAL_RANK)` ("Found no NVIDIA driver" on a CPU machine) before
+# `init_process_group`, and `Runner.wrap_model` always passes `device_ids=[LOCAL_RANK]` to
+# MMDistributedDataParallel, which torch's DDP refuses for a module on the CPU. So
+# `torchrun ... tools/train.py --launcher pytorch --cfg-options env_cfg.dist_cfg.backend=gloo`
+# could not run on CPUs (our CI's multi-process test). Where no accelerator is in use, we skip
+# set_device and drop device_ids; with a GPU (or NPU/MLU/MUSA) mmengine's own code runs unchanged.
+# Goes away when: mmengine handles CPU-only distributed jobs (never: frozen).
+def _patch_cpu_distributed():
+    try:
+        import torch
+        from mmengine.device import get_device
+        from mmengine.dist import utils as dist_utils
+        from mmengine.model import MMDistributedDataParallel
+    except ImportError:
+        return
+
+    init_dist_pytorch = dist_utils._init_dist_pytorch
+    if not getattr(init_dist_pytorch, '_retinexmamba_compat', False):
+
+        def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+            if init_backend != 'torch' or get_device() != 'cpu':
+                return init_dist_pytorch(backend, init_backend=init_backend, **kwargs)
+            torch.distributed.init_process_group(backend=backend, **kwargs)
+
+        _init_dist_pytorch._retinexmamba_compat = True
+        dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    ddp_init = MMDistributedDataParallel.__init__
+    if not getattr(ddp_init, '_retinexmamba_compat', False):
+
+        def __init__(self, module, *args, **kwargs):
+            devices = {p.device.type for p in module.parameters()}
+            if devices == {'cpu'}:
+                kwargs.pop('device_ids', None)
+                kwargs.pop('output_device', None)
+            ddp_init(self, module, *args, **kwargs)
+
+        __init__._retinexmamba_compat = True
+        MMDistributedDataParallel.__init__ = __init__
+
+
 _patch_mmcv_ext()
 _patch_numpy2_aliases()
 _patch_torch_safe_globals()
 _patch_history_buffer_pickling()
 _silence_diffusers_pytree_warning()
+_patch_cpu_distributed()

@@ -73,9 +73,13 @@ if [ "$NGPU" -ge 2 ]; then
   grep -iE "resum|Advance|Load checkpoint|Iter\(train\) \[ *$((HALF + 25))/|Iter\(val\)" \
       "$OUT/train_2gpu_resume.log"
 
-  step "files written by the 2-GPU runs (rank 0 only: one log per run, no *rank1* files)"
+  # Checkpoints, logs, scalars and the config dump come from rank 0 only; the validation images
+  # (vis_image) are drawn by every rank, each for its share of the val set.
+  step "files written by the 2-GPU runs (one log per run, no *rank1* files)"
   (cd $W/dist && find . -maxdepth 3 -not -path '*/vis_image/*' | sort) | tee "$OUT/dist_files.txt"
   echo "files with 'rank' in the name: $(find $W/dist -name '*rank*' | wc -l)" | tee -a "$OUT/dist_files.txt"
+  for d in $W/dist/*/vis_data/vis_image; do
+    echo "$d: $(ls $d | wc -l) images"; done | tee -a "$OUT/dist_files.txt"
 
   step "2 GPU test of the 1-GPU checkpoint"
   tools/dist_test.sh $CFG $W/fp32/iter_$ITERS.pth 2 --work-dir $W/test2 --cfg-options "${COMMON[@]}" \

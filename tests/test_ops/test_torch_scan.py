@@ -87,7 +87,7 @@ def test_fast_recurrences_match_step_by_step(recur, steps, with_carry):
         state = a[t] * state + x[t]
         expected.append(state)
     ours = x.clone()
-    getattr(torch_scan, recur)(ours, a.clone(), h)
+    getattr(torch_scan, recur)(ours, a.clone(), h, torch_scan._StepViews())
     torch.testing.assert_close(ours, torch.stack(expected), rtol=1e-12, atol=1e-12)
 
 

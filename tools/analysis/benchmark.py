@@ -26,6 +26,9 @@ CPU-only machine without mmengine/mmagic. Threads: torch's default (``torch.get_
 read once when torch loads, so it is set here before the import). On a VM, first-touch page
 faults of fresh large tensors cost more than the arithmetic of many elementwise ops; with huge
 pages a 400x600 forward gets noticeably faster. Users get the same by exporting the variable.
+
+``--compile`` adds, per backend, a row for the model wrapped in ``torch.compile`` (infer and
+train), so the effect of compiling the non-scan layers is measured in the same run.
 """
 import os
 import sys
@@ -172,6 +175,20 @@ def _model(args, backend, device):
     return RetinexMamba(n_feat=args.n_feat, scan_backend=backend).to(device)
 
 
+def _variants(args, device):
+    """(label, backend, compiled) per available backend; with ``--compile`` also the model
+    wrapped in torch.compile (the scan stays the backend's own kernel)."""
+    for backend in args.backends:
+        if backend in available_backends(device):
+            yield backend, backend, False
+            if args.compile:
+                yield f'{backend}+compile', backend, True
+
+
+def _prepared(model, compiled):
+    return torch.compile(model) if compiled else model
+
+
 def _forward(model, x, dtype_name):
     with torch.no_grad(), torch.autocast(x.device.type, DTYPES[dtype_name],
                                          enabled=dtype_name != 'fp32'):
@@ -191,38 +208,35 @@ def infer(args, device, rows):
     for height, width in args.sizes:
         for dtype_name in args.dtypes:
             base = first = None
-            for backend in args.backends:
-                if backend not in available_backends(device):
-                    continue
-                model = _model(args, backend, device).eval()
+            for label, backend, compiled in _variants(args, device):
+                model = _prepared(_model(args, backend, device).eval(), compiled)
                 x = torch.rand(1, 3, height, width, device=device)
                 seconds, peak = measure(partial(_forward, model, x, dtype_name), device,
                                         args.warmup, args.repeats)
-                base, first = base or seconds, first or backend
-                note = '' if first == backend else f'{base / seconds:.2f}x vs {first}'
+                base, first = base or seconds, first or label
+                note = '' if first == label else f'{base / seconds:.2f}x vs {first}'
                 if peak is not None:
                     note += f', peak {peak / 2**30:.2f} GiB'
                 rows.append(dict(section='infer', case=f'forward 1x3x{height}x{width}',
-                                 backend=backend, dtype=dtype_name, seconds=seconds, note=note))
+                                 backend=label, dtype=dtype_name, seconds=seconds, note=note))
 
 
 def train(args, device, rows):
     for dtype_name in args.dtypes:
         base = first = None
-        for backend in args.backends:
-            if backend not in available_backends(device):
-                continue
-            model = _model(args, backend, device).train()
-            optimizer = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.9, 0.999))
+        for label, backend, compiled in _variants(args, device):
+            plain = _model(args, backend, device).train()
+            model = _prepared(plain, compiled)
+            optimizer = torch.optim.Adam(plain.parameters(), lr=2e-4, betas=(0.9, 0.999))
             x = torch.rand(args.train_batch, 3, args.train_size, args.train_size, device=device)
             seconds, peak = measure(partial(_train_step, model, optimizer, x,
                                             torch.rand_like(x), dtype_name),
                                     device, args.warmup, args.repeats)
-            base, first = base or seconds, first or backend
-            note = '' if first == backend else f'{base / seconds:.2f}x vs {first}'
+            base, first = base or seconds, first or label
+            note = '' if first == label else f'{base / seconds:.2f}x vs {first}'
             if peak is not None:
                 note += f', peak {peak / 2**30:.2f} GiB'
-            rows.append(dict(section='train', backend=backend, dtype=dtype_name,
+            rows.append(dict(section='train', backend=label, dtype=dtype_name,
                              case=f'step, batch {args.train_batch}x3x{args.train_size}'
                                   f'x{args.train_size}, Adam, clip 0.01',
                              seconds=seconds, note=note))
@@ -250,6 +264,8 @@ def parse_args(argv=None):
     parser.add_argument('--train-size', type=int, default=128)
     parser.add_argument('--warmup', type=int, default=None, help='default 1 (CPU) / 3 (CUDA)')
     parser.add_argument('--repeats', type=int, default=None, help='default 3 (CPU) / 10 (CUDA)')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time each backend with the model under torch.compile')
     parser.add_argument('--json', help='also write the rows to this JSON file')
     parser.add_argument('--thp', action='store_true',
                         help='PyTorch\'s huge-page CPU allocator (THP_MEM_ALLOC_ENABLE=1)')

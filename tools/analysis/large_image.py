@@ -46,7 +46,7 @@ def main():
             tile = auto_tile_size(height, width, device, DEFAULT_OVERLAP, free_bytes=limit)
         if device.type == 'cuda':
             total = torch.cuda.get_device_properties(device).total_memory
-            torch.cuda.set_per_process_memory_fraction(limit / total, device)
+            torch.cuda.set_per_process_memory_fraction(limit / total, device.index or 0)
     elif tile == 'auto':
         print(f'auto tile for {width}x{height} on {device}: '
               f'{auto_tile_size(height, width, device, DEFAULT_OVERLAP)}')

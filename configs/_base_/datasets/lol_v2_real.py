@@ -8,46 +8,19 @@
 # Test images are whole frames at batch 1. Sizes that are not multiples of 4 need no transform
 # here: RetinexMamba.forward reflect-pads to a multiple of 4 and crops back, so the preprocessor
 # keeps pad_size_divisor=1.
+# The pipelines and loaders are LOL-v1's (lol_v1.py); only the root, batch and patch differ.
 # To move the data, override the dataloaders' dataset.data_root (data_root below is copied into
 # them when this file is read), e.g.
 #   --cfg-options train_dataloader.dataset.data_root=/data/LOL-v2/Real_captured
-dataset_type = 'LOLDataset'
+from mmengine.config import read_base
+
+with read_base():
+    from .lol_v1 import *  # noqa: F401,F403
+
 data_root = 'data/LOLv2/Real_captured'
 train_patch_size = 256
-
-train_pipeline = [
-    dict(type='LoadRGBImageFromFile', key='img'),
-    dict(type='LoadRGBImageFromFile', key='gt'),
-    dict(type='PairedRandomCropPad', patch_size=train_patch_size),
-    dict(type='PairedGeometricAugment'),
-    dict(type='PackInputs', meta_keys=['key']),
-]
-test_pipeline = [
-    dict(type='LoadRGBImageFromFile', key='img'),
-    dict(type='LoadRGBImageFromFile', key='gt'),
-    dict(type='PackInputs', meta_keys=['key']),
-]
-
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True,
-                 pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True,
-                 pipeline=test_pipeline))
+train_dataloader.update(batch_size=4)
+train_dataloader['dataset']['pipeline'][2].update(patch_size=train_patch_size)
+train_dataloader['dataset'].update(data_root=data_root)
+val_dataloader['dataset'].update(data_root=data_root)
+test_dataloader['dataset'].update(data_root=data_root)

@@ -4,14 +4,18 @@
         [--self-ensemble] [--gt-mean] [--cfg-options ...] [--launcher ...]
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
 from retinexmamba_mm.apis.checkpoint import as_mmengine_checkpoint
+from retinexmamba_mm.utils.runner_cli import (
+    add_launcher_args,
+    parse_launcher_args,
+    set_launcher_and_work_dir,
+)
 
 
 def parse_args():
@@ -24,21 +28,12 @@ def parse_args():
                         help='average the 8 flip/rotation variants (the authors\' x8 ensemble)')
     parser.add_argument('--gt-mean', action='store_true',
                         help='also report the GT-mean PSNR/SSIM (output scaled to the GT mean)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings (key=value pairs)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launcher_args(parser)
+    return parse_launcher_args(parser)
 
 
 def merge_args(cfg, args):
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_launcher_and_work_dir(cfg, args)
     cfg.load_from = as_mmengine_checkpoint(args.checkpoint, cfg.work_dir)
     cfg.resume = False
     if args.self_ensemble:

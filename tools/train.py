@@ -6,13 +6,17 @@
 Multi-GPU: tools/dist_train.sh CONFIG NUM_GPUS (torchrun, --launcher pytorch).
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import retinexmamba_mm  # noqa: F401  (compat + registration before the config is parsed)
+from retinexmamba_mm.utils.runner_cli import (
+    add_launcher_args,
+    parse_launcher_args,
+    set_launcher_and_work_dir,
+)
 
 
 def parse_args():
@@ -27,26 +31,13 @@ def parse_args():
                         help='scale the lr linearly with the global batch (see the config)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. train_cfg.max_iters=1000 (key=value pairs)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    # torchrun sets LOCAL_RANK; torch.distributed.launch passes --local-rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launcher_args(parser)
+    return parse_launcher_args(parser)
 
 
 def merge_args(cfg, args):
     """Apply the command line on top of the config (the command line wins)."""
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_launcher_and_work_dir(cfg, args)
 
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')

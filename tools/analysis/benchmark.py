@@ -24,8 +24,9 @@ CPU-only machine without mmengine/mmagic. Threads: torch's default (``torch.get_
 
 ``--thp`` turns on PyTorch's transparent-huge-page CPU allocator (``THP_MEM_ALLOC_ENABLE=1``,
 read once when torch loads, so it is set here before the import). On a VM, first-touch page
-faults of fresh large tensors cost more than the arithmetic of many elementwise ops; with huge
-pages a 400x600 forward gets noticeably faster. Users get the same by exporting the variable.
+faults of fresh large tensors can cost more than the arithmetic of many elementwise ops; huge
+pages are the knob for that (on the 2-core CI machine the 400x600 forward showed no difference
+beyond its run-to-run noise). Users get the same by exporting the variable.
 
 ``--compile`` adds, per backend, a row for the model wrapped in ``torch.compile`` (infer and
 train), so the effect of compiling the non-scan layers is measured in the same run.

@@ -1,4 +1,5 @@
 """Suite-wide set-up (before any test module is imported) and shared fixtures."""
+import contextlib
 import os
 
 import pytest
@@ -10,11 +11,27 @@ if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')
 
 
-@pytest.fixture
-def single_thread():
+@contextlib.contextmanager
+def _one_intra_op_thread():
     """Tiny tensors: one intra-op thread is faster, and it avoids OpenMP barrier stalls that
-    make these tests take seconds instead of milliseconds on an oversubscribed CI machine."""
+    make these tests take seconds instead of milliseconds on an oversubscribed CI machine (on a
+    busy 2-core machine the scan ran up to 6x slower with two threads)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def single_thread():
+    with _one_intra_op_thread():
+        yield
+
+
+@pytest.fixture(scope='module')
+def single_thread_module():
+    """``single_thread`` for a whole test module (``pytest.mark.usefixtures``)."""
+    with _one_intra_op_thread():
+        yield

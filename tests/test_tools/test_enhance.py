@@ -27,13 +27,7 @@ model = dict(
 TILED_MAX_ABS = 4
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads (see tests/test_apis/conftest.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread_module')  # tiny models: one thread
 
 
 def load_tool():

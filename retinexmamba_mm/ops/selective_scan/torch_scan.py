@@ -322,22 +322,38 @@ def _chunk(height, width, batch, channels):
     return max(1, (1 << 20) // (batch * channels * max(height, width)))
 
 
-def _directions(t, height, width):
-    """(b, 4, c, H, W) per-direction maps -> (H*W, b, 4, c), direction k in the order it reads:
-    0 row-major, 1 column-major, 2 and 3 their reverses (pixel (H-1-h, W-1-w) first)."""
-    batch, _, channels = t.shape[:3]
-    out = t.new_empty(height * width, batch, 4, channels)
-    rows = out.view(height, width, batch, 4, channels)
-    cols = out.view(width, height, batch, 4, channels)
-    rows[:, :, :, 0] = t[:, 0].permute(2, 3, 0, 1)
-    cols[:, :, :, 1] = t[:, 1].permute(3, 2, 0, 1)
+def _layouts(t, height, width):
+    """A direction-ordered (H*W, ...) tensor seen in the two reading orders: row-major
+    (H, W, ...), used by directions 0 and 2, and column-major (W, H, ...), by 1 and 3."""
+    return t.view(height, width, *t.shape[1:]), t.view(width, height, *t.shape[1:])
+
+
+def _direction_pieces(source, height, width, batch, channels):
+    """(k, index, piece): ``source(k)`` (b, c, H, W) read in direction k's order, as the rows
+    ``index`` of k's layout (``_layouts``): 0 row-major, 1 column-major, 2 and 3 their reverses
+    (pixel (H-1-h, W-1-w) first). The reversed ones come piece by piece (``_chunk``), so no
+    flipped copy of a whole map is made."""
+    everything = slice(None)
+    yield 0, everything, source(0).permute(2, 3, 0, 1)
+    yield 1, everything, source(1).permute(3, 2, 0, 1)
     step = _chunk(height, width, batch, channels)
     for h0 in range(0, height, step):
         h1 = min(height, h0 + step)
-        rows[h0:h1, :, :, 2] = t[:, 2, :, height - h1:height - h0].flip(2, 3).permute(2, 3, 0, 1)
+        yield 2, slice(h0, h1), source(2)[:, :, height - h1:height - h0].flip(2, 3).permute(
+            2, 3, 0, 1)
     for w0 in range(0, width, step):
         w1 = min(width, w0 + step)
-        cols[w0:w1, :, :, 3] = t[:, 3, ..., width - w1:width - w0].flip(2, 3).permute(3, 2, 0, 1)
+        yield 3, slice(w0, w1), source(3)[..., width - w1:width - w0].flip(2, 3).permute(
+            3, 2, 0, 1)
+
+
+def _directions(t, height, width):
+    """(b, 4, c, H, W) per-direction maps -> (H*W, b, 4, c), direction k in the order it reads."""
+    batch, _, channels = t.shape[:3]
+    out = t.new_empty(height * width, batch, 4, channels)
+    layouts = _layouts(out, height, width)
+    for k, index, piece in _direction_pieces(lambda k: t[:, k], height, width, batch, channels):
+        layouts[k % 2][index, :, :, k] = piece
     return out
 
 
@@ -346,21 +362,9 @@ def _delta_times_x(delta, x):
     without laying x out four times (no-grad path)."""
     batch, channels, height, width = x.shape
     out = torch.empty_like(delta)
-    d_rows, d_cols = (delta.view(*hw, batch, 4, channels) for hw in ((height, width),
-                                                                      (width, height)))
-    o_rows, o_cols = (out.view(*hw, batch, 4, channels) for hw in ((height, width),
-                                                                    (width, height)))
-    torch.mul(d_rows[:, :, :, 0], x.permute(2, 3, 0, 1), out=o_rows[:, :, :, 0])
-    torch.mul(d_cols[:, :, :, 1], x.permute(3, 2, 0, 1), out=o_cols[:, :, :, 1])
-    step = _chunk(height, width, batch, channels)
-    for h0 in range(0, height, step):
-        h1 = min(height, h0 + step)
-        flipped = x[:, :, height - h1:height - h0].flip(2, 3).permute(2, 3, 0, 1)
-        torch.mul(d_rows[h0:h1, :, :, 2], flipped, out=o_rows[h0:h1, :, :, 2])
-    for w0 in range(0, width, step):
-        w1 = min(width, w0 + step)
-        flipped = x[..., width - w1:width - w0].flip(2, 3).permute(3, 2, 0, 1)
-        torch.mul(d_cols[w0:w1, :, :, 3], flipped, out=o_cols[w0:w1, :, :, 3])
+    steps, products = _layouts(delta, height, width), _layouts(out, height, width)
+    for k, index, piece in _direction_pieces(lambda k: x, height, width, batch, channels):
+        torch.mul(steps[k % 2][index, :, :, k], piece, out=products[k % 2][index, :, :, k])
     return out
 
 

@@ -190,6 +190,13 @@ def _prepared(model, compiled):
     return torch.compile(model) if compiled else model
 
 
+def _note(label, seconds, peak, baseline):
+    """Speed-up against ``baseline`` (label, seconds), the first variant of the case, and the
+    peak memory when measured (CUDA)."""
+    note = '' if baseline[0] == label else f'{baseline[1] / seconds:.2f}x vs {baseline[0]}'
+    return note if peak is None else f'{note}, peak {peak / 2**30:.2f} GiB'
+
+
 def _forward(model, x, dtype_name):
     with torch.no_grad(), torch.autocast(x.device.type, DTYPES[dtype_name],
                                          enabled=dtype_name != 'fp32'):
@@ -208,23 +215,21 @@ def _train_step(model, optimizer, x, target, dtype_name):
 def infer(args, device, rows):
     for height, width in args.sizes:
         for dtype_name in args.dtypes:
-            base = first = None
+            baseline = None
             for label, backend, compiled in _variants(args, device):
                 model = _prepared(_model(args, backend, device).eval(), compiled)
                 x = torch.rand(1, 3, height, width, device=device)
                 seconds, peak = measure(partial(_forward, model, x, dtype_name), device,
                                         args.warmup, args.repeats)
-                base, first = base or seconds, first or label
-                note = '' if first == label else f'{base / seconds:.2f}x vs {first}'
-                if peak is not None:
-                    note += f', peak {peak / 2**30:.2f} GiB'
+                baseline = baseline or (label, seconds)
                 rows.append(dict(section='infer', case=f'forward 1x3x{height}x{width}',
-                                 backend=label, dtype=dtype_name, seconds=seconds, note=note))
+                                 backend=label, dtype=dtype_name, seconds=seconds,
+                                 note=_note(label, seconds, peak, baseline)))
 
 
 def train(args, device, rows):
     for dtype_name in args.dtypes:
-        base = first = None
+        baseline = None
         for label, backend, compiled in _variants(args, device):
             plain = _model(args, backend, device).train()
             model = _prepared(plain, compiled)
@@ -233,14 +238,11 @@ def train(args, device, rows):
             seconds, peak = measure(partial(_train_step, model, optimizer, x,
                                             torch.rand_like(x), dtype_name),
                                     device, args.warmup, args.repeats)
-            base, first = base or seconds, first or label
-            note = '' if first == label else f'{base / seconds:.2f}x vs {first}'
-            if peak is not None:
-                note += f', peak {peak / 2**30:.2f} GiB'
+            baseline = baseline or (label, seconds)
             rows.append(dict(section='train', backend=label, dtype=dtype_name,
                              case=f'step, batch {args.train_batch}x3x{args.train_size}'
                                   f'x{args.train_size}, Adam, clip 0.01',
-                             seconds=seconds, note=note))
+                             seconds=seconds, note=_note(label, seconds, peak, baseline)))
 
 
 SECTIONS = {'scan': {'cpu': scan_cpu, 'cuda': scan_cuda}, 'infer': infer, 'train': train}

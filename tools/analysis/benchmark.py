@@ -28,8 +28,10 @@ faults of fresh large tensors can cost more than the arithmetic of many elementw
 pages are the knob for that (on the 2-core CI machine the 400x600 forward showed no difference
 beyond its run-to-run noise). Users get the same by exporting the variable.
 
-``--compile`` adds, per backend, a row for the model wrapped in ``torch.compile`` (infer and
-train), so the effect of compiling the non-scan layers is measured in the same run.
+``--variants compile,channels_last,graph`` adds, per backend, rows for the model wrapped in
+``torch.compile`` (infer and train), in channels-last memory format (model and input), and, for
+inference on CUDA, replayed as a CUDA graph (no per-kernel launch cost on the host), so each is
+measured in the same run as the plain model.
 """
 import os
 import sys
@@ -176,18 +178,38 @@ def _model(args, backend, device):
     return RetinexMamba(n_feat=args.n_feat, scan_backend=backend).to(device)
 
 
-def _variants(args, device):
-    """(label, backend, compiled) per available backend; with ``--compile`` also the model
-    wrapped in torch.compile (the scan stays the backend's own kernel)."""
+def _variants(args, device, section):
+    """(label, backend, options) per available backend: the model as is, and with each
+    variant asked for -- ``compile`` (torch.compile; the scan stays the backend's own kernel),
+    ``channels_last`` (model and input in channels-last memory format) and, for inference on
+    CUDA, ``graph`` (the forward captured once as a CUDA graph and replayed)."""
+    extra = [v for v in args.variants if section == 'infer' or v != 'graph']
     for backend in args.backends:
         if backend in available_backends(device):
-            yield backend, backend, False
-            if args.compile:
-                yield f'{backend}+compile', backend, True
+            yield backend, backend, ()
+            for variant in extra:
+                yield f'{backend}+{variant}', backend, (variant, )
 
 
-def _prepared(model, compiled):
-    return torch.compile(model) if compiled else model
+def _prepared(model, x, options):
+    if 'channels_last' in options:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return (torch.compile(model) if 'compile' in options else model), x
+
+
+def _graphed(fn, device):
+    """``fn`` captured as a CUDA graph (after warm-up on a side stream); returns its replay."""
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream(device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
 
 
 def _note(label, seconds, peak, baseline):
@@ -216,11 +238,13 @@ def infer(args, device, rows):
     for height, width in args.sizes:
         for dtype_name in args.dtypes:
             baseline = None
-            for label, backend, compiled in _variants(args, device):
-                model = _prepared(_model(args, backend, device).eval(), compiled)
-                x = torch.rand(1, 3, height, width, device=device)
-                seconds, peak = measure(partial(_forward, model, x, dtype_name), device,
-                                        args.warmup, args.repeats)
+            for label, backend, options in _variants(args, device, 'infer'):
+                model, x = _prepared(_model(args, backend, device).eval(),
+                                     torch.rand(1, 3, height, width, device=device), options)
+                run = partial(_forward, model, x, dtype_name)
+                if 'graph' in options:
+                    run = _graphed(run, device)
+                seconds, peak = measure(run, device, args.warmup, args.repeats)
                 baseline = baseline or (label, seconds)
                 rows.append(dict(section='infer', case=f'forward 1x3x{height}x{width}',
                                  backend=label, dtype=dtype_name, seconds=seconds,
@@ -230,11 +254,11 @@ def infer(args, device, rows):
 def train(args, device, rows):
     for dtype_name in args.dtypes:
         baseline = None
-        for label, backend, compiled in _variants(args, device):
+        for label, backend, options in _variants(args, device, 'train'):
             plain = _model(args, backend, device).train()
-            model = _prepared(plain, compiled)
+            model, x = _prepared(plain, torch.rand(args.train_batch, 3, args.train_size,
+                                                   args.train_size, device=device), options)
             optimizer = torch.optim.Adam(plain.parameters(), lr=2e-4, betas=(0.9, 0.999))
-            x = torch.rand(args.train_batch, 3, args.train_size, args.train_size, device=device)
             seconds, peak = measure(partial(_train_step, model, optimizer, x,
                                             torch.rand_like(x), dtype_name),
                                     device, args.warmup, args.repeats)
@@ -267,8 +291,10 @@ def parse_args(argv=None):
     parser.add_argument('--train-size', type=int, default=128)
     parser.add_argument('--warmup', type=int, default=None, help='default 1 (CPU) / 3 (CUDA)')
     parser.add_argument('--repeats', type=int, default=None, help='default 3 (CPU) / 10 (CUDA)')
-    parser.add_argument('--compile', action='store_true',
-                        help='also time each backend with the model under torch.compile')
+    parser.add_argument('--variants', default='',
+                        help='comma list of compile,channels_last,graph: also time each backend '
+                             'with the model under torch.compile, in channels-last memory format, '
+                             'or (inference, CUDA) replayed as a CUDA graph')
     parser.add_argument('--json', help='also write the rows to this JSON file')
     parser.add_argument('--thp', action='store_true',
                         help='PyTorch\'s huge-page CPU allocator (THP_MEM_ALLOC_ENABLE=1)')
@@ -278,6 +304,11 @@ def parse_args(argv=None):
     args.backends = (args.backends or ('torch,mamba_ssm,triton' if cuda else 'torch')).split(',')
     args.dtypes = (args.dtypes or ('fp32,bf16' if cuda else 'fp32')).split(',')
     args.sizes = [tuple(int(v) for v in s.split('x')) for s in args.sizes.split(',')]
+    args.variants = [v for v in args.variants.split(',') if v]
+    if set(args.variants) - {'compile', 'channels_last', 'graph'}:
+        parser.error(f'unknown variants in {args.variants}')
+    if 'graph' in args.variants and not cuda:
+        parser.error('the graph variant needs a CUDA device')
     args.warmup = args.warmup if args.warmup is not None else (3 if cuda else 1)
     args.repeats = args.repeats if args.repeats is not None else (10 if cuda else 3)
     unknown = set(args.sections) - set(SECTIONS)

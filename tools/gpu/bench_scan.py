@@ -42,24 +42,24 @@ SHAPES = {
 MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
 FWD_SWEEP_SHAPES = ('inf-L0-enc', 'inf-L1-dec', 'trn-L0-dec')
 BWD_SWEEP_SHAPES = ('trn-L0-enc', 'trn-L1-dec')
-FWD_SWEEP = [
-    dict(row_bd=8, row_warps=4),
-    dict(row_tl=32, row_bd=8),
-    dict(row_tl=8, row_warps=4),
-    dict(col_tl=32, col_bd=8, col_warps=4),
-    dict(col_tl=16, col_bd=8, col_warps=4),
-    dict(col_tl=32, col_bd=16),
+FWD_SWEEP = [  # the cross-scan walks columns only (the row directions on a transposed copy)
+    dict(col_tl=16),
+    dict(col_tl=64, col_bd=4),
+    dict(col_bd=16),
+    dict(col_nb=8, col_bd=16),
+    dict(col_warps=8),
     dict(waves=4),
     dict(waves=16),
 ]
 BWD_SWEEP = [
+    dict(bwd_col_tl=32),
+    dict(bwd_col_tl=32, bwd_bd=2),
     dict(bwd_nb=16),
-    dict(bwd_nb=16, bwd_bd=2, bwd_warps=4),
+    dict(bwd_nb=16, bwd_bd=2),
     dict(bwd_bd=8),
-    dict(bwd_row_tl=32, bwd_col_tl=32),
-    dict(bwd_warps=4),
+    dict(bwd_warps=8),
     dict(bwd_waves=8),
-    dict(max_row_chunk=128),
+    dict(bwd_waves=2),
 ]
 
 

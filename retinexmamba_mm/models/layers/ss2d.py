@@ -103,9 +103,14 @@ class SS2D(nn.Module):
         rank, state = self.dt_rank, self.d_state
         backend = resolve_backend(self.scan_backend, x.device)
         if not getattr(backend, 'prefers_channels_last', False):
-            x_dbl = torch.einsum('bdhw,kcd->bkchw', x, self.x_proj_weight)
+            # one GEMM for the four directions: (4(R+2N), D) @ (B, D, H*W); B and C stay
+            # slices of its output (the kernels read them in place)
+            batch, _, height, width = x.shape
+            x_dbl = (self.x_proj_weight.flatten(0, 1) @ x.flatten(2)).unflatten(
+                1, (NUM_DIRECTIONS, -1))                                 # (B, 4, R+2N, H*W)
             dts, bs, cs = torch.split(x_dbl, [rank, state, state], dim=2)
-            return torch.einsum('bkrhw,kdr->bkdhw', dts, self.dt_projs_weight), bs, cs
+            dts = self.dt_projs_weight @ dts                              # (B, 4, D, H*W)
+            return tuple(t.unflatten(-1, (height, width)) for t in (dts, bs, cs))
         k, inner = self.dt_projs_weight.shape[:2]
         x_dbl = x.permute(0, 2, 3, 1) @ self.x_proj_weight.flatten(0, 1).t()  # (B, H, W, 4(R+2N))
         x_dbl = x_dbl.unflatten(-1, (k, rank + 2 * state))

@@ -3,10 +3,11 @@
 Why it is faster than mamba_ssm's one thread block per channel walking the whole sequence: the
 sequence is cut into chunks that are walked side by side (a first pass finds each chunk's end
 state, a scan over the chunks gives every chunk its start state, a second pass emits y), and the
-four directions of SS2D read the (H, W) feature map in their own order by index arithmetic and add
-their outputs into one y, so the flipped/transposed copies of the authors' path never exist. The
-backward walks the same chunks backwards. Kernels and vocabulary (family, group, chunk, lane):
-``triton_kernels.py``.
+four directions of SS2D read the feature map in their own order by index arithmetic and add their
+outputs into one y: the column directions walk the (H, W) map as given, forwards and backwards;
+the row directions walk one transposed copy of it (``_Part``) the same way, where the authors'
+path makes four flipped/transposed copies. The backward walks the same chunks backwards.
+Kernels and vocabulary (family, group, chunk, lane): ``triton_kernels.py``.
 
 Imports without triton or CUDA; triton is imported on first use. On a CPU the kernels run only
 under Triton's interpreter (``TRITON_INTERPRET=1``), which the tests use at tiny sizes.
@@ -34,12 +35,12 @@ class _Config:
     row_nb: int = 16
     row_bd: int = 8
     row_warps: int = 4
-    col_tl: int = 32
+    col_tl: int = 16
     col_nb: int = 16
     col_bd: int = 8
     col_warps: int = 4
     bwd_row_tl: int = 16
-    bwd_col_tl: int = 16
+    bwd_col_tl: int = 32
     bwd_nb: int = 8
     bwd_bd: int = 4
     bwd_warps: int = 4
@@ -105,11 +106,11 @@ class _Problem:
     """Sizes and strides (elements) of one call, in the kernels' terms.
 
     ``u``/``y``/``dy`` are indexed (b, k, d), with k-stride 0 when the four directions share x
-    and add into one y (the cross-scan); ``delta`` (b, k, d); ``B``/``C`` (b, k, n). The spatial
-    plane (H*W, or L) is contiguous.
+    and add into one y (the cross-scan); ``delta`` (b, k, d); ``B``/``C`` (b, k, n), with
+    k-stride 0 when a launch is given one direction's slice. The spatial plane (H*W, or L) is
+    contiguous.
     """
     batch: int
-    groups: int
     ch: int
     state: int
     height: int
@@ -255,17 +256,103 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
         HAS_START=rin is not None, num_warps=cfg.bwd_warps)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    """One problem and the launches that walk it.
+
+    The plain scan is one part, one launch over all groups (``directions`` None). The cross-scan
+    has two: the column directions (1, 3) on the feature map as given, and the row directions
+    (0, 2) on its transpose (``transposed``), where a row-major walk becomes a column walk. A
+    column walk loads TL neighbouring lanes per step (coalesced); walking the flat row-major
+    sequence in chunks makes every lane read its own cache line (measured on an H100: the row
+    walks took 2.7x the time of the column walks for the same work). Each launch of the
+    cross-scan walks one direction's slice of delta, B and C (k-stride 0 in ``_Problem``).
+    """
+    prob: _Problem
+    launches: tuple
+    directions: tuple = None
+    transposed: bool = False
+
+    @property
+    def slots(self):
+        """The part's directions (every other one) as a slice of the direction axis: a view,
+        where indexing with a list would copy the indices to the GPU and synchronise."""
+        return slice(self.directions[0], None, 2)
+
+
+def _transposed(t):
+    return t.transpose(-1, -2).contiguous()
+
+
+def _operands(part, u, delta, B, C):
+    """The part's u and, per launch, its (delta, B, C)."""
+    if part.directions is None:
+        return u, [(delta, B, C)]
+    if not part.transposed:
+        return u, [(delta[:, k], B[:, k], C[:, k]) for k in part.directions]
+    u = _transposed(u)
+    delta, B, C = (_transposed(t[:, part.slots]) for t in (delta, B, C))
+    return u, [(delta[:, i], B[:, i], C[:, i]) for i in range(len(part.directions))]
+
+
+class _Grads:
+    """fp32 gradient buffers, zeroed, that the backward kernels add into."""
+
+    def __init__(self, u, delta, a2, B, C, dsk, bias):
+        def zeros(t):
+            return None if t is None else torch.zeros(t.shape, device=t.device,
+                                                      dtype=torch.float32)
+
+        self.du, self.ddl, self.db, self.dc, self.da, self.ddsk, self.dbias = (
+            zeros(t) for t in (u, delta, B, C, a2, dsk, bias))
+
+    def views(self, part):
+        """(du, per launch (ddelta, dB, dC)) for the part's launches; for the transposed part,
+        new transposed buffers, which ``gather`` adds back."""
+        if part.directions is None:
+            return self.du, [(self.ddl, self.db, self.dc)]
+        if not part.transposed:
+            return self.du, [(self.ddl[:, k], self.db[:, k], self.dc[:, k])
+                             for k in part.directions]
+        self._part = [t.new_zeros(_swap(t[:, part.slots].shape))
+                      for t in (self.ddl, self.db, self.dc)]
+        du = self.du.new_zeros(_swap(self.du.shape))
+        self._part.append(du)
+        return du, [tuple(t[:, i] for t in self._part[:3]) for i in range(len(part.directions))]
+
+    def gather(self, part):
+        if part.transposed:
+            *per_direction, du = self._part
+            self.du += du.transpose(-1, -2)
+            for full, buffer in zip((self.ddl, self.db, self.dc), per_direction):
+                full[:, part.slots] = buffer.transpose(-1, -2)
+            del self._part
+
+
+def _swap(shape):
+    return (*shape[:-2], shape[-1], shape[-2])
+
+
 class _Scan(torch.autograd.Function):
     """Autograd of both entry points; ``cross`` selects the SS2D layout."""
 
     @staticmethod
     def forward(ctx, cross, u, delta, A, B, C, D, delta_bias, softplus):
-        prob, launches = _plan(cross, u, delta, A, B)
+        parts = _plan(cross, u, delta, A, B)
         a2, dsk, bias = _params(A, D, delta_bias)
         y = torch.zeros(u.shape, device=u.device, dtype=torch.float32)
-        walks, starts = zip(*[_forward(prob, launch, u, delta, a2, B, C, dsk, bias, softplus, y)
-                              for launch in launches])
-        ctx.softplus, ctx.prob, ctx.launches, ctx.walks = softplus, prob, launches, walks
+        walks, starts = [], []
+        for part in parts:
+            u_p, per_launch = _operands(part, u, delta, B, C)
+            y_p = y.new_zeros(u_p.shape) if part.transposed else y
+            for launch, (dl, bm, cm) in zip(part.launches, per_launch):
+                walk, start = _forward(part.prob, launch, u_p, dl, a2, bm, cm, dsk, bias,
+                                       softplus, y_p)
+                walks.append(walk)
+                starts.append(start)
+            if part.transposed:
+                y += y_p.transpose(-1, -2)
+        ctx.softplus, ctx.cross, ctx.walks = softplus, cross, walks
         ctx.dtypes = (u.dtype, delta.dtype, A.dtype, B.dtype, C.dtype,
                       None if D is None else D.dtype,
                       None if delta_bias is None else delta_bias.dtype)
@@ -276,40 +363,50 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         u, delta, a2, bm, cm, dsk, bias, *starts = ctx.saved_tensors
-        dy = dy.contiguous()
-        f32 = dict(device=u.device, dtype=torch.float32)
-        grads = (torch.zeros(u.shape, **f32), torch.zeros(delta.shape, **f32),
-                 torch.zeros(bm.shape, **f32), torch.zeros(cm.shape, **f32),
-                 torch.zeros(a2.shape, **f32),
-                 torch.zeros(dsk.shape, **f32) if dsk is not None else None,
-                 torch.zeros(bias.shape, **f32) if bias is not None else None)
-        for launch, walk, start in zip(ctx.launches, ctx.walks, starts):
-            _backward(ctx.prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias,
-                      ctx.softplus, dy, grads)
-        du, ddl, db, dc, da, ddsk, dbias = grads
-        ordered = (du, ddl, da, db, dc, ddsk, dbias)
+        # the gradient buffers are contiguous and the kernels write them with the inputs'
+        # strides, so the inputs are made contiguous too (and the strides planned again)
+        dy, delta, bm, cm = (t.contiguous() for t in (dy, delta, bm, cm))
+        grads = _Grads(u, delta, a2, bm, cm, dsk, bias)
+        walks, starts = iter(ctx.walks), iter(starts)
+        for part in _plan(ctx.cross, u, delta, a2, bm):
+            u_p, per_launch = _operands(part, u, delta, bm, cm)
+            dy_p = _transposed(dy) if part.transposed else dy
+            du_p, per_launch_grads = grads.views(part)
+            for launch, operands, views in zip(part.launches, per_launch, per_launch_grads):
+                _backward(part.prob, launch, next(walks), next(starts), u_p, operands[0], a2,
+                          operands[1], operands[2], dsk, bias, ctx.softplus, dy_p,
+                          (du_p, *views, grads.da, grads.ddsk, grads.dbias))
+            grads.gather(part)
+        ordered = (grads.du, grads.ddl, grads.da, grads.db, grads.dc, grads.ddsk, grads.dbias)
         return (None, *[None if g is None else g.to(t) for g, t in zip(ordered, ctx.dtypes)],
                 None)
 
 
 def _plan(cross, u, delta, A, B):
+    """The parts (``_Part``) of one call. The cross-scan's column part reads delta and B/C
+    with their own strides (C shares B's); the transposed part reads its contiguous copies."""
     batch, groups, state = B.shape[0], B.shape[1], B.shape[2]
-    height, width = (u.shape[2], u.shape[3]) if cross else (1, u.shape[2])
     ch = A.shape[0] // groups
-    plane = height * width
-    if cross:
-        prob = _Problem(batch, groups, ch, state, height, width,
-                        su=(ch * plane, 0, plane), sd=(groups * ch * plane, ch * plane, plane),
-                        sb=(groups * state * plane, state * plane, plane))
-        launches = (_Launch(0, 1, 1, col=False, rev=False), _Launch(1, 1, 1, col=True, rev=False),
-                    _Launch(2, 1, 1, col=False, rev=True), _Launch(3, 1, 1, col=True, rev=True))
-    else:
-        prob = _Problem(batch, groups, ch, state, height, width,
-                        su=(groups * ch * plane, ch * plane, plane),
+    if not cross:
+        plane = u.shape[2]
+        prob = _Problem(batch, ch, state, 1, plane, su=(groups * ch * plane, ch * plane, plane),
                         sd=(groups * ch * plane, ch * plane, plane),
                         sb=(groups * state * plane, state * plane, plane))
-        launches = (_Launch(0, 1, groups, col=False, rev=False), )
-    return prob, launches
+        return (_Part(prob, (_Launch(0, 1, groups, col=False, rev=False), )), )
+    height, width = u.shape[2], u.shape[3]
+    plane = height * width
+    parts = []
+    for directions, transposed in (((1, 3), False), ((0, 2), True)):
+        if transposed:  # (b, 2, c, W, H) copies
+            rows, cols = width, height
+            sd, sb = (2 * ch * plane, 0, plane), (2 * state * plane, 0, plane)
+        else:
+            rows, cols = height, width
+            sd, sb = (delta.stride(0), 0, delta.stride(2)), (B.stride(0), 0, B.stride(2))
+        prob = _Problem(batch, ch, state, rows, cols, su=(ch * plane, 0, plane), sd=sd, sb=sb)
+        launches = tuple(_Launch(k, 1, 1, col=True, rev=k >= 2) for k in directions)
+        parts.append(_Part(prob, launches, directions, transposed))
+    return tuple(parts)
 
 
 def _params(A, D, delta_bias):
@@ -338,6 +435,19 @@ def _expect(name, t, shape):
 
 def _contig(*tensors):
     return [None if t is None else t.contiguous() for t in tensors]
+
+
+def _with_planes(delta, B, C):
+    """delta, B, C with contiguous (H, W) planes, copied only where needed: the kernels take
+    any batch/direction/channel strides (SS2D's B and C are slices of one projection), but B
+    and C must share theirs."""
+    def planar(t):
+        return t if t.stride(-1) == 1 and t.stride(-2) == t.shape[-1] else t.contiguous()
+
+    delta, B, C = planar(delta), planar(B), planar(C)
+    if B.stride() != C.stride():
+        B, C = B.contiguous(), C.contiguous()
+    return delta, B, C
 
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
@@ -375,5 +485,6 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
     _expect('D', D, (4 * ch, ))
     _expect('delta_bias', delta_bias, (4 * ch, ))
     _check_device(x, delta, A, B, C, D, delta_bias)
-    x, delta, B, C = _contig(x, delta, B, C)
+    x = x.contiguous()
+    delta, B, C = _with_planes(delta, B, C)
     return _Scan.apply(True, x, delta, A, B, C, D, delta_bias, bool(delta_softplus))

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from retinexmamba_mm.models.layers import IFA, ChannelLayerNorm, IlluminationEstimator
+from retinexmamba_mm.models.layers.ifa import cosine_gram
 
 pytestmark = pytest.mark.usefixtures('single_thread')
 
@@ -56,6 +57,19 @@ def test_ifa_matches_reference():
     x, illu = torch.randn(2, 16, 5, 6, dtype=torch.float64), torch.randn(2, 16, 5, 6,
                                                                          dtype=torch.float64)
     torch.testing.assert_close(m(x, illu), reference_ifa(m, x, illu, heads=2))
+
+
+@pytest.mark.parametrize('length', [30, 2048 * 3, 2048 * 3 + 77])
+def test_cosine_gram_matches_normalize_then_matmul(length):
+    """Sliced sums over the spatial axis (whole pieces, and a remainder) and an all-zero row
+    (F.normalize's eps keeps it at zero instead of NaN)."""
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 3, 5, length), torch.randn(2, 3, 5, length)
+    q[0, 0, 0] = 0
+    ref = F.normalize(q.double(), dim=-1) @ F.normalize(k.double(), dim=-1).transpose(-2, -1)
+    out = cosine_gram(q, k, piece=2048)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-6)
 
 
 def test_ifa_quirks_are_kept():

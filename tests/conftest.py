@@ -35,3 +35,15 @@ def single_thread_module():
     """``single_thread`` for a whole test module (``pytest.mark.usefixtures``)."""
     with _one_intra_op_thread():
         yield
+
+
+@pytest.fixture(scope='module')
+def true_fp32():
+    """GPU comparisons in true fp32: cuDNN convolutions (and, if enabled, matmuls) default to
+    TF32 on Ampere and later, a 1e-3 relative error that would swamp the 1e-4 parity bounds."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

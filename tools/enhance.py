@@ -3,7 +3,7 @@
     python tools/enhance.py INPUT... --checkpoint CKPT --out DIR [--config CFG] [--recursive]
         [--ext png|same] [--overwrite] [--illumination] [--side-by-side]
         [--tile auto|N|0] [--overlap N] [--self-ensemble] [--device cpu|cuda|cuda:N] [--bf16]
-        [--scan-backend auto|torch|mamba_ssm|triton]
+        [--cuda-graph] [--scan-backend auto|torch|mamba_ssm|triton]
 
 INPUT: image files, folders (their images; with --recursive also those of subfolders) and globs
 ('photos/*.jpg'). CKPT: our checkpoint or the authors' .pth. CFG: the model config, by default
@@ -94,6 +94,9 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
                         help='cpu, cuda or cuda:N (default: cuda when available)')
     parser.add_argument('--bf16', action='store_true', help='bfloat16 autocast (for CUDA)')
+    parser.add_argument('--cuda-graph', action='store_true',
+                        help='replay the forward as a CUDA graph per image/tile size (CUDA; '
+                             'faster for many images of one size)')
     parser.add_argument('--scan-backend', default='auto',
                         choices=['auto', 'torch', 'mamba_ssm', 'triton'],
                         help='selective-scan implementation (default auto, logged)')
@@ -103,6 +106,8 @@ def parse_args(argv=None):
             check_tile(args.tile, args.overlap)
         except ValueError as error:
             parser.error(str(error))
+    if args.cuda_graph and not args.device.startswith('cuda'):
+        parser.error(f'--cuda-graph needs a CUDA device, got --device {args.device}')
     return parser, args
 
 
@@ -185,7 +190,8 @@ def run_job(job: Job, model, args, tile_bar) -> None:
     result = enhance(model, image, tile=args.tile, overlap=args.overlap,
                      self_ensemble=args.self_ensemble,
                      dtype=torch.bfloat16 if args.bf16 else None,
-                     return_illumination=args.illumination, progress=tile_bar)
+                     return_illumination=args.illumination, progress=tile_bar,
+                     cuda_graph=args.cuda_graph)
     output, illumination = result if args.illumination else (result, None)
     profile = _rgb_icc_profile(job.source)
     save_image(output, job.outputs['enhanced'], profile)

@@ -25,6 +25,7 @@ import torch
 from ..datasets import read_image_rgb
 from ..utils import get_logger
 from .checkpoint import generator_state_dict
+from .cuda_graph import CudaGraphForward
 from .tiling import auto_tile_size, check_tile, tiled_forward
 
 DEFAULT_CONFIG = 'retinexmamba_lol_v1.py'
@@ -116,7 +117,8 @@ def enhance(model: torch.nn.Module,
             self_ensemble: bool = False,
             dtype: Optional[torch.dtype] = None,
             return_illumination: bool = False,
-            progress: Optional[Callable[[int, int], None]] = None):
+            progress: Optional[Callable[[int, int], None]] = None,
+            cuda_graph: bool = False):
     """Enhance one image; no target needed.
 
     Args:
@@ -133,6 +135,9 @@ def enhance(model: torch.nn.Module,
             accumulates in fp32).
         return_illumination: Also return the estimated illumination map ``L``.
         progress: Called as ``progress(done, total)`` after each tile.
+        cuda_graph: Replay the forward as a CUDA graph, captured once per input (or tile) size
+            and kept on the model for later calls (``cuda_graph.py``): faster for many images
+            of one size, a capture's cost for each new size. CUDA only.
 
     Returns:
         The enhanced ``uint8`` RGB array ``H x W x 3`` of the input's size; with
@@ -144,6 +149,8 @@ def enhance(model: torch.nn.Module,
     device = next(model.parameters()).device
     forward = _forward_function(model, self_ensemble, _autocast(device, dtype),
                                 return_illumination)
+    if cuda_graph:
+        forward = _graphed(model, forward, device, (self_ensemble, dtype, return_illumination))
     pixels = torch.tensor(array).permute(2, 0, 1)[None].float().div_(255)  # copies: read-only OK
     tile_size = _resolve_tile(tile, height, width, device, overlap)
     with torch.inference_mode():
@@ -192,6 +199,16 @@ def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
         raise ValueError(f'enhance: dtype must be None, torch.float32 or torch.bfloat16, '
                          f'got {dtype}')
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _graphed(model, forward, device, options):
+    """The model's CUDA-graph replayer for these options, made on first use and kept on it."""
+    if device.type != 'cuda':
+        raise ValueError(f'enhance: cuda_graph needs the model on a CUDA device, it is on {device}')
+    cache = model.__dict__.setdefault('_cuda_graph_forwards', {})
+    if options not in cache:
+        cache[options] = CudaGraphForward(forward)
+    return cache[options]
 
 
 def _forward_function(model, self_ensemble, autocast, return_illumination):

@@ -26,6 +26,21 @@ def test_cpu_tensors_get_the_torch_backend_and_it_is_logged_once(monkeypatch):
     assert available_backends('cpu') == ['torch']
 
 
+def test_auto_on_cuda_picks_the_faster_backend_for_inference_and_for_training(monkeypatch):
+    """As measured on an H100: triton's forward, mamba_ssm's backward; each choice logged once
+    per mode. (Both CUDA backends faked as installed; nothing runs.)"""
+    fake = {name: object() for name in ('mamba_ssm', 'triton')}
+    monkeypatch.setattr(dispatch, '_module', lambda name: torch_scan if name == 'torch'
+                        else fake.get(name, 'not installed'))
+    logged = []
+    monkeypatch.setattr(dispatch, 'log_once', lambda key, msg: logged.append(msg))
+    assert dispatch.resolve_backend('auto', 'cuda') is fake['triton']
+    assert dispatch.resolve_backend('auto', 'cuda', training=True) is fake['mamba_ssm']
+    assert 'inference' in logged[0] and 'training' in logged[1]
+    del fake['mamba_ssm']
+    assert dispatch.resolve_backend('auto', 'cuda', training=True) is fake['triton']
+
+
 def test_unknown_backend_names_the_choices():
     with pytest.raises(ValueError, match="'auto', 'torch', 'mamba_ssm', 'triton'"):
         selective_scan(**tiny_inputs(), backend='cuda_magic')

@@ -101,7 +101,8 @@ class SS2D(nn.Module):
         CUDA kernels read contiguous (4, D, H*W) rows; the torch backend reads channels-last.
         """
         rank, state = self.dt_rank, self.d_state
-        backend = resolve_backend(self.scan_backend, x.device)
+        training = torch.is_grad_enabled() and (x.requires_grad or self.A_logs.requires_grad)
+        backend = resolve_backend(self.scan_backend, x.device, training)
         if not getattr(backend, 'prefers_channels_last', False):
             # one GEMM for the four directions: (4(R+2N), D) @ (B, D, H*W); B and C stay
             # slices of its output (the kernels read them in place)

@@ -13,11 +13,13 @@ from ...utils import log_once
 __all__ = ['BACKENDS', 'BackendUnavailable', 'available_backends', 'resolve_backend',
            'selective_scan', 'cross_selective_scan']
 
-# Name -> module inside this package. 'auto' tries the CUDA backends in this order, fastest
-# first as measured by tools/analysis/benchmark.py on an H100 (README, Benchmarks): mamba_ssm's
-# kernel wins the training step (1.5x over triton); triton beats the torch backend everywhere.
+# Name -> module inside this package. 'auto' tries the CUDA backends in these orders, fastest
+# first as measured by tools/analysis/benchmark.py on an H100 (README, Benchmarks): for
+# inference (no gradients) triton's forward wins (400x600: 53.6 vs 73.5 ms for the whole model);
+# for training mamba_ssm's backward wins (step 134 vs 194 ms); both beat the torch backend.
 BACKENDS = {'torch': 'torch_scan', 'mamba_ssm': 'mamba_ssm_scan', 'triton': 'triton_scan'}
-_CUDA_PREFERENCE = ('mamba_ssm', 'triton', 'torch')
+_CUDA_PREFERENCE = {False: ('triton', 'mamba_ssm', 'torch'),   # inference
+                    True: ('mamba_ssm', 'triton', 'torch')}    # training
 _CUDA_ONLY = ('mamba_ssm', 'triton')
 
 _HOW_TO_GET = {
@@ -60,16 +62,20 @@ def available_backends(device=None):
     return names
 
 
-def resolve_backend(backend, device):
-    """The backend module that runs for ``backend`` ('auto' or a name) on ``device``."""
+def resolve_backend(backend, device, training=False):
+    """The backend module that runs for ``backend`` ('auto' or a name) on ``device``;
+    ``training`` (gradients wanted) matters only to 'auto' on CUDA."""
     device = torch.device(device)
     if backend == 'auto':
         if device.type != 'cuda':
             name = 'torch'
         else:
-            name = next(n for n in _CUDA_PREFERENCE if not isinstance(_module(n), str))
-        log_once(f'selective_scan.auto.{device.type}',
-                 f'selective scan: backend "{name}" for {device.type} tensors (backend="auto")')
+            name = next(n for n in _CUDA_PREFERENCE[bool(training)]
+                        if not isinstance(_module(n), str))
+        mode = 'training' if training else 'inference'
+        log_once(f'selective_scan.auto.{device.type}.{mode}',
+                 f'selective scan: backend "{name}" for {device.type} tensors, {mode} '
+                 '(backend="auto")')
         return _module(name)
     module = _module(backend)
     if isinstance(module, str):
@@ -88,6 +94,10 @@ def _expect(name, tensor, shape):
         want = '(' + ', '.join('*' if s is None else str(s) for s in shape) + ')'
         raise ValueError(f'selective_scan: {name} must have shape {want}, got '
                          f'{tuple(tensor.shape)}')
+
+
+def _training(*tensors):
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def _check_params(A, D, delta_bias, channels):
@@ -115,7 +125,7 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fa
                          'groups (K) of B and C')
     _check_params(A, D, delta_bias, channels)
     _expect('A', A, (channels, state))
-    module = resolve_backend(backend, u.device)
+    module = resolve_backend(backend, u.device, _training(u, delta, A, B, C, D, delta_bias))
     return module.selective_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
 
 
@@ -134,5 +144,5 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True, 
     _expect('C', C, (batch, 4, state, height, width))
     _check_params(A, D, delta_bias, 4 * channels)
     _expect('A', A, (4 * channels, state))
-    module = resolve_backend(backend, x.device)
+    module = resolve_backend(backend, x.device, _training(x, delta, A, B, C, D, delta_bias))
     return module.cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus)

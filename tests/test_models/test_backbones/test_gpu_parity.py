@@ -46,10 +46,7 @@ def _assert_close(ref, other, label):
 
 
 @pytest.fixture(scope='module')
-def model_and_image():
-    # True fp32 on the GPU: cuDNN convolutions default to TF32 on Ampere+ (1e-3 relative error).
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+def model_and_image(true_fp32):
     torch.manual_seed(0)
     model = RetinexMamba(scan_backend='torch')  # the paper's model, random weights
     image = torch.rand(2, 3, 52, 76)  # odd multiple-of-4 sizes: every level sees H != W

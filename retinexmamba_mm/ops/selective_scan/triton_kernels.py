@@ -7,8 +7,8 @@ tile; the parallelism comes from walking many lanes and chunks side by side. On 
 version built on tile-wise tl.associative_scan (a channel loop with masked carries) was about 6x
 slower than this walk for the same passes.
 
-The backward and the row forward go four steps at a time (a *group*). The two *families* of the
-cross-scan differ only in where a group's (lane, step) positions lie in the (H*W) plane:
+The backward and the row forward go four steps at a time (a *group*). The two *families* of walk
+differ only in where a group's (lane, step) positions lie in the (H*W) plane:
 
 - rows (``COL=False``): the flat row-major sequence cut into chunks of ``chunk`` steps; the lanes
   are TL consecutive chunks; a lane's group is one 16-byte vector (4 consecutive fp32), split in
@@ -16,8 +16,10 @@ cross-scan differ only in where a group's (lane, step) positions lie in the (H*W
 - columns (``COL=True``): the lanes are TL neighbouring columns, so every row of a group is a
   coalesced load; a chunk is ``chunk`` rows of a column.
 
-Directions 2 and 3 are the same families walked backwards (``REV``); no copy of the feature map is
-made. A chunk's number follows the sequence order: rows ``lane``, columns ``lane * n_cs + jc``.
+Walking backwards (``REV``) gives the reversed directions. The cross-scan walks only columns: its
+row directions (0, 2) are the column directions of a transposed copy of the map (``triton_scan``,
+``_Part``), because a row walk's lanes read separate cache lines; the row family serves the plain
+1-D scan. A chunk's number follows the sequence order: rows ``lane``, columns ``lane * n_cs + jc``.
 
 Forward: pass 1 (``_row_walk_kernel`` / ``_column_walk_kernel``, EMIT_Y=False) gives each chunk's
 end state from a zero start and the sum of its step sizes (its decay is exp(A * sum)); pass 2

@@ -44,6 +44,7 @@ from retinexmamba_mm.apis import DEFAULT_OVERLAP, enhance, illumination_to_image
 from retinexmamba_mm.apis.tiling import check_tile
 from retinexmamba_mm.datasets import ImageReadError, read_image_rgb
 from retinexmamba_mm.datasets.image_io import is_image_file
+from retinexmamba_mm.utils import keep_freed_memory
 
 JPEG_QUALITY = 95
 SEPARATOR_WIDTH = 8  # white columns between the panels of a side-by-side image
@@ -272,6 +273,8 @@ def report(summary: Summary, out_dir: Path) -> None:
 
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
+    if args.device == 'cpu':
+        keep_freed_memory()
     summary = Summary()
     inputs = collect_inputs(args.inputs, args.recursive, args.out, summary)
     try:

@@ -4,7 +4,10 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import DictAction
+
+from .cpu_memory import keep_freed_memory
 
 
 def add_launcher_args(parser: argparse.ArgumentParser) -> None:
@@ -19,9 +22,13 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_launcher_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Parse; torchrun sets LOCAL_RANK itself, torch.distributed.launch only passes the flag."""
+    """Parse; torchrun sets LOCAL_RANK itself, torch.distributed.launch only passes the flag.
+    Without CUDA the model runs on the CPU, which keeps freed memory for reuse
+    (``cpu_memory.py``)."""
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if not torch.cuda.is_available():
+        keep_freed_memory()
     return args
 
 

@@ -55,6 +55,7 @@ from retinexmamba_mm.ops import (  # noqa: E402
     cross_selective_scan,
     selective_scan,
 )
+from retinexmamba_mm.utils import keep_freed_memory  # noqa: E402
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
 
@@ -315,7 +316,7 @@ def parse_args(argv=None):
     return args
 
 
-def format_table(rows, device):
+def format_table(rows, device, kept_freed_memory=False):
     header = ('section', 'case', 'backend', 'dtype', 'time', 'note')
     table = [header] + [(r['section'], r['case'], r['backend'], r['dtype'],
                          f'{r["seconds"] * 1e3:.1f} ms' if r['seconds'] < 1
@@ -323,7 +324,7 @@ def format_table(rows, device):
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     thp = os.environ.get('THP_MEM_ALLOC_ENABLE', '0')
     lines = [f'device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, '
-             f'THP_MEM_ALLOC_ENABLE={thp}']
+             f'THP_MEM_ALLOC_ENABLE={thp}, freed memory kept: {bool(kept_freed_memory)}']
     for index, row in enumerate(table):
         lines.append(' | '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if index == 0:
@@ -334,6 +335,7 @@ def format_table(rows, device):
 def main(argv=None):
     args = parse_args(argv)
     device = torch.device(args.device)
+    kept = device.type == 'cpu' and keep_freed_memory()
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
     rows = []
     for section in args.sections:
@@ -344,7 +346,7 @@ def main(argv=None):
         for row in rows[done:]:  # progress on stderr; the table comes at the end
             print(f'{row["section"]}: {row["case"]}, {row["backend"]}, {row["dtype"]}: '
                   f'{row["seconds"]:.3f} s', file=sys.stderr, flush=True)
-    print(format_table(rows, name))
+    print(format_table(rows, name, kept))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(device=name, rows=rows), f, indent=1)

@@ -20,6 +20,7 @@ import torch
 from retinexmamba_mm.apis.inference import DEFAULT_OVERLAP, enhance
 from retinexmamba_mm.apis.tiling import auto_tile_size
 from retinexmamba_mm.models import RetinexMamba
+from retinexmamba_mm.utils import keep_freed_memory
 
 
 def main():
@@ -34,6 +35,8 @@ def main():
     args = parser.parse_args()
     width, height = map(int, args.size.split('x'))
     device = torch.device(args.device)
+    if device.type == 'cpu':
+        keep_freed_memory()
     model = RetinexMamba().eval().to(device)
     if args.checkpoint:
         from retinexmamba_mm.apis.checkpoint import generator_state_dict

@@ -24,6 +24,7 @@ from retinexmamba_mm.models.layers import (
     FeedForward,
     IlluminationEstimator,
 )
+from retinexmamba_mm.utils import keep_freed_memory
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
 # layer types whose instances get a profiler range (summed per type in the first table)
@@ -75,6 +76,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     device = torch.device(args.device)
+    if device.type == 'cpu':
+        keep_freed_memory()
     height, width = (int(v) for v in args.size.split('x'))
     torch.manual_seed(0)
     plain = RetinexMamba(scan_backend=args.backend).to(device).train(args.train)

@@ -6,8 +6,9 @@
 Reports per shape: forward (no grad) and forward+backward medians (CUDA events, after warm-up),
 the bytes each must at least move (every input read once, every output written once; the
 backward re-reads x, delta, B, C and dy and writes dx, ddelta, dB, dC) and the bandwidth that
-time implies against the H100's 3.35 TB/s. The mamba_ssm column is the time of the authors' path
-measured on the same card (../shared/notes/gpu.md; mamba_ssm is not installed here).
+time implies against the H100's 3.35 TB/s. The mamba_ssm column is the notes' number for the
+authors' path on the same card (../shared/notes/gpu.md); for a side-by-side measurement with
+mamba_ssm installed, use tools/analysis/benchmark.py (its scan section).
 """
 import argparse
 import json

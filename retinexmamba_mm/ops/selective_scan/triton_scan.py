@@ -284,15 +284,21 @@ def _transposed(t):
     return t.transpose(-1, -2).contiguous()
 
 
+def _per_launch(part, tensors):
+    """Per launch, the (delta, B, C)-shaped ``tensors`` it walks: all of them for the plain scan,
+    direction k's slice, or slot i of the transposed part's two-direction copies."""
+    if part.directions is None:
+        return [tuple(tensors)]
+    index = range(len(part.directions)) if part.transposed else part.directions
+    return [tuple(t[:, i] for t in tensors) for i in index]
+
+
 def _operands(part, u, delta, B, C):
     """The part's u and, per launch, its (delta, B, C)."""
-    if part.directions is None:
-        return u, [(delta, B, C)]
-    if not part.transposed:
-        return u, [(delta[:, k], B[:, k], C[:, k]) for k in part.directions]
-    u = _transposed(u)
-    delta, B, C = (_transposed(t[:, part.slots]) for t in (delta, B, C))
-    return u, [(delta[:, i], B[:, i], C[:, i]) for i in range(len(part.directions))]
+    if part.transposed:
+        u = _transposed(u)
+        delta, B, C = (_transposed(t[:, part.slots]) for t in (delta, B, C))
+    return u, _per_launch(part, (delta, B, C))
 
 
 class _Grads:
@@ -306,27 +312,20 @@ class _Grads:
         self.du, self.ddl, self.db, self.dc, self.da, self.ddsk, self.dbias = (
             zeros(t) for t in (u, delta, B, C, a2, dsk, bias))
 
-    def views(self, part):
-        """(du, per launch (ddelta, dB, dC)) for the part's launches; for the transposed part,
-        new transposed buffers, which ``gather`` adds back."""
-        if part.directions is None:
-            return self.du, [(self.ddl, self.db, self.dc)]
+    def buffers(self, part):
+        """(du, (ddelta, dB, dC)) the part's kernels add into: the shared buffers, or for the
+        transposed part new transposed ones, which ``gather`` adds back."""
+        shared = (self.ddl, self.db, self.dc)
         if not part.transposed:
-            return self.du, [(self.ddl[:, k], self.db[:, k], self.dc[:, k])
-                             for k in part.directions]
-        self._part = [t.new_zeros(_swap(t[:, part.slots].shape))
-                      for t in (self.ddl, self.db, self.dc)]
-        du = self.du.new_zeros(_swap(self.du.shape))
-        self._part.append(du)
-        return du, [tuple(t[:, i] for t in self._part[:3]) for i in range(len(part.directions))]
+            return self.du, shared
+        return (self.du.new_zeros(_swap(self.du.shape)),
+                tuple(t.new_zeros(_swap(t[:, part.slots].shape)) for t in shared))
 
-    def gather(self, part):
+    def gather(self, part, du, per_direction):
         if part.transposed:
-            *per_direction, du = self._part
             self.du += du.transpose(-1, -2)
             for full, buffer in zip((self.ddl, self.db, self.dc), per_direction):
                 full[:, part.slots] = buffer.transpose(-1, -2)
-            del self._part
 
 
 def _swap(shape):
@@ -371,12 +370,13 @@ class _Scan(torch.autograd.Function):
         for part in _plan(ctx.cross, u, delta, a2, bm):
             u_p, per_launch = _operands(part, u, delta, bm, cm)
             dy_p = _transposed(dy) if part.transposed else dy
-            du_p, per_launch_grads = grads.views(part)
-            for launch, operands, views in zip(part.launches, per_launch, per_launch_grads):
+            du_p, buffers = grads.buffers(part)
+            for launch, operands, views in zip(part.launches, per_launch,
+                                               _per_launch(part, buffers)):
                 _backward(part.prob, launch, next(walks), next(starts), u_p, operands[0], a2,
                           operands[1], operands[2], dsk, bias, ctx.softplus, dy_p,
                           (du_p, *views, grads.da, grads.ddsk, grads.dbias))
-            grads.gather(part)
+            grads.gather(part, du_p, buffers)
         ordered = (grads.du, grads.ddl, grads.da, grads.db, grads.dc, grads.ddsk, grads.dbias)
         return (None, *[None if g is None else g.to(t) for g, t in zip(ordered, ctx.dtypes)],
                 None)

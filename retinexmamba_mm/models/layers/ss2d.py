@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ops import cross_selective_scan
-from ...ops.selective_scan import BACKENDS, resolve_backend
+from ...ops.selective_scan import BACKENDS, needs_grad, resolve_backend
 
 NUM_DIRECTIONS = 4
 
@@ -101,8 +101,7 @@ class SS2D(nn.Module):
         CUDA kernels read contiguous (4, D, H*W) rows; the torch backend reads channels-last.
         """
         rank, state = self.dt_rank, self.d_state
-        training = torch.is_grad_enabled() and (x.requires_grad or self.A_logs.requires_grad)
-        backend = resolve_backend(self.scan_backend, x.device, training)
+        backend = resolve_backend(self.scan_backend, x.device, needs_grad(x, self.A_logs))
         if not getattr(backend, 'prefers_channels_last', False):
             # one GEMM for the four directions: (4(R+2N), D) @ (B, D, H*W); B and C stay
             # slices of its output (the kernels read them in place)

@@ -41,9 +41,10 @@ from .dispatch import (
     BackendUnavailable,
     available_backends,
     cross_selective_scan,
+    needs_grad,
     resolve_backend,
     selective_scan,
 )
 
 __all__ = ['selective_scan', 'cross_selective_scan', 'available_backends', 'BackendUnavailable',
-           'resolve_backend', 'BACKENDS']
+           'needs_grad', 'resolve_backend', 'BACKENDS']

@@ -10,8 +10,8 @@ import torch
 
 from ...utils import log_once
 
-__all__ = ['BACKENDS', 'BackendUnavailable', 'available_backends', 'resolve_backend',
-           'selective_scan', 'cross_selective_scan']
+__all__ = ['BACKENDS', 'BackendUnavailable', 'available_backends', 'needs_grad',
+           'resolve_backend', 'selective_scan', 'cross_selective_scan']
 
 # Name -> module inside this package. 'auto' tries the CUDA backends in these orders, fastest
 # first as measured by tools/analysis/benchmark.py on an H100 (README, Benchmarks): for
@@ -96,7 +96,9 @@ def _expect(name, tensor, shape):
                          f'{tuple(tensor.shape)}')
 
 
-def _training(*tensors):
+def needs_grad(*tensors):
+    """True when autograd will want gradients of any of ``tensors`` (None entries allowed):
+    what 'auto' calls training, and what backends check before saving for backward."""
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
@@ -125,7 +127,7 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fa
                          'groups (K) of B and C')
     _check_params(A, D, delta_bias, channels)
     _expect('A', A, (channels, state))
-    module = resolve_backend(backend, u.device, _training(u, delta, A, B, C, D, delta_bias))
+    module = resolve_backend(backend, u.device, needs_grad(u, delta, A, B, C, D, delta_bias))
     return module.selective_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
 
 
@@ -144,5 +146,5 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True, 
     _expect('C', C, (batch, 4, state, height, width))
     _check_params(A, D, delta_bias, 4 * channels)
     _expect('A', A, (4 * channels, state))
-    module = resolve_backend(backend, x.device, _training(x, delta, A, B, C, D, delta_bias))
+    module = resolve_backend(backend, x.device, needs_grad(x, delta, A, B, C, D, delta_bias))
     return module.cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus)

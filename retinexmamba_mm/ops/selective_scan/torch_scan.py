@@ -33,6 +33,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .dispatch import needs_grad
+
 __all__ = ['is_available', 'selective_scan', 'cross_selective_scan']
 
 # SS2D asks the backend for its preferred layout: from a channels-last feature map the row-major
@@ -285,10 +287,6 @@ def _recurrence(du, delta, A, B, C):
     return _scan_forward(_Blocks(du, A), du, delta, B, C, out=du)  # du is a temporary here
 
 
-def _needs_grad(*tensors):
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
 def _compute_dtype(tensor):
     return torch.float64 if tensor.dtype == torch.float64 else torch.float32
 
@@ -299,7 +297,7 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fa
     batch, kd, length = u.shape
     groups = B.shape[1]
     out_dtype, dtype = u.dtype, _compute_dtype(u)
-    grad = _needs_grad(u, delta, A, B, C, D, delta_bias)
+    grad = needs_grad(u, delta, A, B, C, D, delta_bias)
 
     def time_major(t):  # (b, K*D, L) -> (L, b, K, D)
         return t.to(dtype).permute(2, 0, 1).reshape(length, batch, groups, kd // groups)
@@ -406,7 +404,7 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
     """
     height, width = x.shape[2:]
     out_dtype, dtype = x.dtype, _compute_dtype(x)
-    grad = _needs_grad(x, delta, A, B, C, D, delta_bias)
+    grad = needs_grad(x, delta, A, B, C, D, delta_bias)
     x = x.to(dtype)
     dl = _activate(_directions(delta.to(dtype), height, width), delta_bias, delta_softplus,
                    in_place=not grad)

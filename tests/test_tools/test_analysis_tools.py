@@ -1,24 +1,13 @@
 """tools/analysis/benchmark.py and profile_model.py run end to end on the CPU at tiny sizes (the
 numbers themselves come from the real machines; here only that the tools work and report)."""
-import importlib.util
-import os.path as osp
-
 import pytest
+from tool_scripts import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 pytestmark = pytest.mark.usefixtures('single_thread')
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, 'tools', 'analysis',
-                                                                 f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_table_has_every_row_and_ratio(capsys):
-    rows = load_tool('benchmark').main(
+    rows = load_tool('analysis/benchmark.py').main(
         ['--sections', 'scan,infer,train', '--sizes', '16x24', '--n-feat', '8',
          '--scan-length', '32', '--train-batch', '1', '--train-size', '16', '--warmup', '0',
          '--repeats', '1', '--variants', 'channels_last'])
@@ -33,12 +22,12 @@ def test_benchmark_table_has_every_row_and_ratio(capsys):
 
 def test_benchmark_refuses_graphs_on_cpu():
     with pytest.raises(SystemExit):
-        load_tool('benchmark').parse_args(['--variants', 'graph'])
+        load_tool('analysis/benchmark.py').parse_args(['--variants', 'graph'])
 
 
 @pytest.mark.parametrize('train', [False, True])
 def test_profile_prints_layers_and_operators(capsys, train):
-    load_tool('profile_model').main(['--size', '16x24', '--top', '5']
+    load_tool('analysis/profile_model.py').main(['--size', '16x24', '--top', '5']
                                     + (['--train'] if train else []))
     out = capsys.readouterr().out
     assert ('training step' if train else 'forward') in out

@@ -1,7 +1,6 @@
 """Multi-process training without GPUs: the batch/lr rule of the configs, how tools/train.py turns
 it on, and a 2-process run of tools/train.py under torchrun with gloo (what tools/dist_train.sh
 does on GPUs with nccl)."""
-import importlib.util
 import os
 import os.path as osp
 import socket
@@ -10,6 +9,7 @@ import sys
 
 import pytest
 from mmengine.config import Config
+from tool_scripts import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN_TOOL = osp.join(ROOT, 'tools', 'train.py')
@@ -17,16 +17,9 @@ CONFIGS = osp.join(ROOT, 'configs')
 DEMO_CONFIG = osp.join(CONFIGS, 'demo', 'retinexmamba_demo.py')
 
 
-def load_train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', TRAIN_TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def train_tool_cfg(monkeypatch, *argv):
     """The config tools/train.py would hand to the Runner for this command line."""
-    tool = load_train_tool()
+    tool = load_tool('train.py')
     monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args sets it; restored afterwards
     monkeypatch.setattr(sys, 'argv', ['train.py', *argv])
     args = tool.parse_args()

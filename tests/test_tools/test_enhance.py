@@ -1,6 +1,5 @@
 """tools/enhance.py over a temp folder: outputs, skips, failures, exit codes, inputs untouched."""
 import hashlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageCms
+from tool_scripts import load_tool
 
 from retinexmamba_mm.apis import enhance, init_model
 
@@ -30,14 +30,7 @@ TILED_MAX_ABS = 4
 pytestmark = pytest.mark.usefixtures('single_thread_module')  # tiny models: one thread
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('enhance_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool()
+tool = load_tool('enhance.py')
 
 
 @pytest.fixture(scope='module')

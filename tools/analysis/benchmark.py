@@ -197,10 +197,10 @@ def _prepared(model, x, options):
     if 'channels_last' in options:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    return (_compiled(model) if 'compile' in options else model), x
+    return (compiled(model) if 'compile' in options else model), x
 
 
-def _compiled(model):
+def compiled(model):
     """torch.compile, with room for one compiled frame per layer shape: Dynamo breaks the graph
     at the scan (a custom kernel), so SS2D's and its neighbours' frames are compiled per level
     and per state size -- more than its default recompile limit of 8."""
@@ -218,13 +218,13 @@ def _note(label, seconds, peak, baseline):
     return note if peak is None else f'{note}, peak {peak / 2**30:.2f} GiB'
 
 
-def _forward(model, x, dtype_name):
+def run_forward(model, x, dtype_name):
     with torch.no_grad(), torch.autocast(x.device.type, DTYPES[dtype_name],
                                          enabled=dtype_name != 'fp32'):
         model(x)
 
 
-def _train_step(model, optimizer, x, target, dtype_name):
+def train_step(model, optimizer, x, target, dtype_name):
     with torch.autocast(x.device.type, DTYPES[dtype_name], enabled=dtype_name != 'fp32'):
         loss = F.l1_loss(model(x), target)
     optimizer.zero_grad(set_to_none=True)
@@ -242,7 +242,7 @@ def infer(args, device, rows):
                                      torch.rand(1, 3, height, width, device=device), options)
                 if 'graph' in options:  # what enhance(cuda_graph=True) does
                     model = CudaGraphForward(model)
-                run = partial(_forward, model, x, dtype_name)
+                run = partial(run_forward, model, x, dtype_name)
                 seconds, peak = measure(run, device, args.warmup, args.repeats)
                 baseline = baseline or (label, seconds)
                 rows.append(dict(section='infer', case=f'forward 1x3x{height}x{width}',
@@ -258,7 +258,7 @@ def train(args, device, rows):
             model, x = _prepared(plain, torch.rand(args.train_batch, 3, args.train_size,
                                                    args.train_size, device=device), options)
             optimizer = torch.optim.Adam(plain.parameters(), lr=2e-4, betas=(0.9, 0.999))
-            seconds, peak = measure(partial(_train_step, model, optimizer, x,
+            seconds, peak = measure(partial(train_step, model, optimizer, x,
                                             torch.rand_like(x), dtype_name),
                                     device, args.warmup, args.repeats)
             baseline = baseline or (label, seconds)

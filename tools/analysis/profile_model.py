@@ -9,10 +9,11 @@ operators/kernels by self time. On CUDA the times are device (kernel) times; on 
 Use it before optimising; ``benchmark.py`` is the tool for the numbers quoted in the README.
 """
 import argparse
+import os
+import sys
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -26,7 +27,9 @@ from retinexmamba_mm.models.layers import (
 )
 from retinexmamba_mm.utils import keep_freed_memory
 
-DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark import DTYPES, compiled, run_forward, train_step  # noqa: E402
+
 # layer types whose instances get a profiler range (summed per type in the first table)
 MARKED = (IlluminationEstimator, IFA, SS2D, FeedForward, ChannelLayerNorm, torch.nn.LayerNorm)
 
@@ -44,18 +47,6 @@ def mark_layers(model):
         if isinstance(module, MARKED):
             module.register_forward_pre_hook(enter)
             module.register_forward_hook(leave)
-
-
-def step(model, x, dtype, train, optimizer):
-    with torch.autocast(x.device.type, DTYPES[dtype], enabled=dtype != 'fp32'):
-        with torch.set_grad_enabled(train):
-            out = model(x)
-    if train:
-        loss = F.l1_loss(out.float(), torch.zeros_like(out, dtype=torch.float32))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.01)
-        optimizer.step()
 
 
 def parse_args(argv=None):
@@ -82,12 +73,15 @@ def main(argv=None):
     torch.manual_seed(0)
     plain = RetinexMamba(scan_backend=args.backend).to(device).train(args.train)
     mark_layers(plain)
-    model = torch.compile(plain) if args.compile else plain
-    optimizer = torch.optim.Adam(plain.parameters(), lr=2e-4)
     x = torch.rand(args.batch, 3, height, width, device=device)
     if args.channels_last:
         plain, x = (t.to(memory_format=torch.channels_last) for t in (plain, x))
-    run = partial(step, model, x, args.dtype, args.train, optimizer)
+    model = compiled(plain) if args.compile else plain
+    if args.train:   # the benchmark's step: L1, Adam, clipping
+        optimizer = torch.optim.Adam(plain.parameters(), lr=2e-4)
+        run = partial(train_step, model, optimizer, x, torch.rand_like(x), args.dtype)
+    else:
+        run = partial(run_forward, model, x, args.dtype)
     for _ in range(1 if device.type == 'cpu' else 3):
         run()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda'

@@ -1,25 +1,14 @@
 """tools/analysis/complexity.py: the published Retinexformer count, and the analytic scan count
 against the formula written out here."""
-import importlib.util
-import os.path as osp
-
 import pytest
+from tool_scripts import load_tool
 
 pytest.importorskip('mmengine.analysis')
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 pytestmark = pytest.mark.usefixtures('single_thread')
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'complexity', osp.join(ROOT, 'tools', 'analysis', 'complexity.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_retinexformer_matches_its_paper(capsys):
-    counts = load_tool().main(['--generator-options', 'block_type=igab'])
+    counts = load_tool('analysis/complexity.py').main(['--generator-options', 'block_type=igab'])
     assert counts['params'] == 1_605_701
     assert round(sum(counts['by_operator'].values()) / 2**30, 2) == 15.57   # their Table
     assert counts['scan_macs'] == 0
@@ -28,7 +17,7 @@ def test_retinexformer_matches_its_paper(capsys):
 
 def test_scan_macs_follow_the_formula():
     arch = dict(n_feat=8, num_blocks=(1, 1, 1), d_state=4)
-    counts = load_tool().main(['--shape', '16', '24', '--generator-options',
+    counts = load_tool('analysis/complexity.py').main(['--shape', '16', '24', '--generator-options',
                                *[f'{k}={v}' for k, v in arch.items()]])
     expected = 0
     for level, state in [(0, 4), (0, 8), (1, 8), (1, 16), (2, 16)]:   # enc/dec per level

@@ -1,26 +1,15 @@
 """tools/convert_official_ckpt.py writes a checkpoint that mmengine's loader puts into the
 editor's ``generator``."""
-import importlib.util
-import os.path as osp
-
 import pytest
 import torch
+from tool_scripts import load_tool
 from torch import nn
 
 from retinexmamba_mm.models import RetinexMamba
 
 from .authors_layout import authors_shapes, random_authors_state
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 pytestmark = pytest.mark.usefixtures('single_thread')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'convert_official_ckpt', osp.join(ROOT, 'tools', 'convert_official_ckpt.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_converted_file_loads_into_the_generator(tmp_path, capsys):
@@ -28,7 +17,7 @@ def test_converted_file_loads_into_the_generator(tmp_path, capsys):
     theirs = random_authors_state(authors_shapes(**arch))
     src, dst = tmp_path / 'theirs.pth', tmp_path / 'out' / 'ours.pth'
     torch.save({'params': {'module.' + k: v for k, v in theirs.items()}}, src)
-    load_tool().main([str(src), str(dst)])
+    load_tool('convert_official_ckpt.py').main([str(src), str(dst)])
     assert "'n_feat': 8" in capsys.readouterr().out
     checkpoint = torch.load(dst, weights_only=True)
     assert set(checkpoint) == {'meta', 'state_dict'}
@@ -47,4 +36,4 @@ def test_refuses_other_files(tmp_path):
     path = tmp_path / 'other.pth'
     torch.save({'state_dict': {'generator.x': torch.zeros(1)}}, path)
     with pytest.raises(SystemExit, match='not an authors'):
-        load_tool().main([str(path), str(tmp_path / 'o.pth')])
+        load_tool('convert_official_ckpt.py').main([str(path), str(tmp_path / 'o.pth')])

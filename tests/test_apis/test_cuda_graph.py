@@ -9,6 +9,8 @@ from retinexmamba_mm.apis.cuda_graph import CudaGraphForward
 from retinexmamba_mm.models import RetinexMamba
 
 HAS_CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(
+    not HAS_CUDA, reason='CUDA graphs need a CUDA device (make gpu-test runs these there)')
 
 
 def test_cpu_tensors_are_refused():
@@ -23,7 +25,7 @@ def test_enhance_refuses_cuda_graph_on_cpu():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not HAS_CUDA, reason='needs a CUDA device')
+@needs_cuda
 def test_graph_replay_matches_eager_per_shape(true_fp32):
     torch.manual_seed(0)
     model = RetinexMamba(n_feat=16, num_blocks=(1, 1, 1), d_state=8).cuda().eval()
@@ -39,7 +41,7 @@ def test_graph_replay_matches_eager_per_shape(true_fp32):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not HAS_CUDA, reason='needs a CUDA device')
+@needs_cuda
 def test_enhance_with_cuda_graph_matches_eager():
     torch.manual_seed(0)
     model = RetinexMamba(n_feat=16, num_blocks=(1, 1, 1), d_state=8).cuda().eval()

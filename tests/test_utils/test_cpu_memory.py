@@ -29,7 +29,8 @@ def faults_of_third_tensor(switch):
     return lines[-2] == 'True', int(lines[-1])
 
 
-@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc tuning')
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='keep_freed_memory tunes glibc malloc, which only Linux has')
 def test_large_tensors_reuse_memory():
     applied, kept = faults_of_third_tensor('1')
     off, fresh = faults_of_third_tensor('0')

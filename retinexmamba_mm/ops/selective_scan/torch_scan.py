@@ -28,6 +28,7 @@ State layout inside a block: (T, batch, K, N, D), state before channel, so contr
 is a (1 x N) @ (N x D) matmul per (step, batch, group).
 Accumulation is fp32 (float64 inputs are computed in float64, which the tests use).
 """
+import functools
 import math
 
 import torch
@@ -108,13 +109,47 @@ class _StepViews:
         return views
 
 
+def _in_order(targets):
+    """True when one CPU foreach call may run a sequential recurrence over ``targets``: PyTorch
+    runs CPU foreach ops as a loop over the list in order (its fused kernels are CUDA-only),
+    which ``_foreach_runs_in_order`` checks once per process."""
+    return bool(targets) and targets[0].device.type == 'cpu' and _foreach_runs_in_order()
+
+
+@functools.cache
+def _foreach_runs_in_order():
+    states = torch.ones(4, 3)
+    steps = list(states.unbind(0))
+    torch._foreach_addcmul_(steps[1:], steps[:-1], [torch.ones(3)] * 3)
+    return torch.equal(states[:, 0], torch.tensor([1.0, 2.0, 3.0, 4.0]))
+
+
+def _in_order_multiply_add(targets, sources, factors):
+    """``targets[i] += sources[i] * factors[i]`` for i = 0, 1, ... in order, where a source may
+    be the target before it: the recurrence's sequential steps, in one call on the CPU (no
+    Python overhead per step), else a Python loop."""
+    if _in_order(targets):
+        torch._foreach_addcmul_(targets, sources, factors)
+        return
+    for target, source, factor in zip(targets, sources, factors):
+        target.addcmul_(source, factor)
+
+
+def _in_order_multiply(targets, factors):
+    """``targets[i] *= factors[i]`` in order (a running product); see above."""
+    if _in_order(targets):
+        torch._foreach_mul_(targets, factors)
+        return
+    for target, factor in zip(targets, factors):
+        target.mul_(factor)
+
+
 def _recur(hs, dA, h, steps):
     """In place: hs[t] += dA[t] * hs[t-1] (hs[-1] = h, the state entering the block)."""
     slabs, decays = steps(hs), steps(dA)
     if h is not None:
         slabs[0].addcmul_(h, decays[0])
-    for prev, cur, decay in zip(slabs, slabs[1:], decays[1:]):
-        cur.addcmul_(prev, decay)
+    _in_order_multiply_add(slabs[1:], slabs[:-1], decays[1:])
 
 
 def _recur_pairs(hs, dA, h, steps):
@@ -150,9 +185,8 @@ def _recur_segments(hs, dA, h, steps):
     if h is not None:
         states[0, 0].addcmul_(h, decays[0, 0])
     state_steps, decay_steps = steps(states, 1), steps(decays, 1)   # (segments, ...) per step
-    for t in range(1, size):
-        state_steps[t].addcmul_(state_steps[t - 1], decay_steps[t])
-        decay_steps[t].mul_(decay_steps[t - 1])              # decay since the segment's start
+    _in_order_multiply_add(state_steps[1:], state_steps[:-1], decay_steps[1:])
+    _in_order_multiply(decay_steps[1:], decay_steps[:-1])   # decay since the segment's start
     start, starts = states[0, -1], [states[0, -1]]
     for p in range(1, segments - 1):
         start = torch.addcmul(states[p, -1], decays[p, -1], start)
@@ -216,8 +250,7 @@ def _scan_backward(blocks, grad_y, du, delta, A, B, C, segment_starts):
         slabs, decays = views(g_), views(d_)
         if carry is not None:
             slabs[n - 1].add_(carry)
-        for t in range(n - 2, -1, -1):
-            slabs[t].addcmul_(slabs[t + 1], decays[t + 1])
+        _in_order_multiply_add(slabs[:-1][::-1], slabs[1:][::-1], decays[1:][::-1])
         carry = slabs[0] * decays[0]
         # through the inputs (delta u) B
         g_rows = g_.view(rows, state, channels)

@@ -91,6 +91,16 @@ def test_fast_recurrences_match_step_by_step(recur, steps, with_carry):
     torch.testing.assert_close(ours, torch.stack(expected), rtol=1e-12, atol=1e-12)
 
 
+def test_cpu_steps_run_as_one_in_order_foreach_call():
+    """The fast CPU recurrence relies on foreach ops running their list in order; if a PyTorch
+    release changes that, the scan falls back to the Python loop, and this test says so."""
+    assert torch_scan._foreach_runs_in_order()
+    states = torch.arange(1.0, 6.0, dtype=F64)[:, None].repeat(1, 2)
+    steps = list(states.unbind(0))
+    torch_scan._in_order_multiply(steps[1:], steps[:-1])   # running product: 1, 2, 6, 24, 120
+    assert states[:, 1].tolist() == [1.0, 2.0, 6.0, 24.0, 120.0]
+
+
 @pytest.mark.parametrize('segmented,paired', [(0, 0), (0, 1 << 30), (1 << 30, 0)])
 def test_every_recurrence_path(monkeypatch, small_blocks, segmented, paired):
     """Step by step, in pairs and in segments (chosen by slab size) give the same scan."""

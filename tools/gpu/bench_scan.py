@@ -44,16 +44,16 @@ MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
 FWD_SWEEP_SHAPES = ('inf-L0-enc', 'inf-L1-dec', 'trn-L0-dec')
 BWD_SWEEP_SHAPES = ('trn-L0-enc', 'trn-L1-dec')
 # Earlier sweeps (tools/gpu/README.md) varied lanes, channels, states, warps (1, 2, 4, 8) and
-# waves for both walks; the current defaults came out best. This one tunes the backward walk
-# after dB/dC went from atomics to per-channel-block stores.
+# waves for both walks; the current defaults came out best. This one tunes the backward walk of
+# the column family after it went from 4-step groups to one row per step.
 FWD_SWEEP = []
 BWD_SWEEP = [
     dict(bwd_bd=2),
-    dict(bwd_bd=8),
-    dict(bwd_nb=16),
-    dict(bwd_nb=16, bwd_bd=2),
-    dict(bwd_nb=4, bwd_bd=8),
+    dict(bwd_bd=2, bwd_waves=8),
     dict(bwd_waves=8),
+    dict(bwd_waves=2),
+    dict(bwd_col_tl=16, bwd_bd=8),
+    dict(bwd_col_tl=64, bwd_bd=2),
 ]
 
 

@@ -493,8 +493,8 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
               start_ptr, rin_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr, dbias_ptr,
               n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb, n_db, n_nb, k0,
               k_step, nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n, sg_b, sg_k, sg_d,
-              sp_p, sp_b, sp_k, sp_n, NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr,
-              COL: tl.constexpr, REV: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
+              NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr, COL: tl.constexpr,
+              REV: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
               SOFTPLUS: tl.constexpr, HAS_START: tl.constexpr):
     """Every gradient of one work item (chunk x lanes x states x channels)."""
     nbi, dbi, lbi, jc, kk, b = _decode(item, n_nb, n_db, n_lb, n_cs, nk)
@@ -522,7 +522,6 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
     dl_off = b64 * sd_b + k * sd_k + d * sd_d
     dy_off = b64 * sg_b + k * sg_k + d * sg_d
     bc_off = b64 * sb_b + k * sb_k + n * sb_n
-    part_off = dbi.to(tl.int64) * sp_p + b64 * sp_b + k * sp_k + n * sp_n  # block's dB/dC
     da_acc = tl.zeros((BD, NB, TL), tl.float32)
     dd_acc = tl.zeros((BD, TL), tl.float32)
     dbias_acc = tl.zeros((BD, TL), tl.float32)
@@ -559,8 +558,8 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
                 dd_acc, dbias_acc, SOFTPLUS)
             tl.atomic_add(du_ptr + u_off[:, None] + pos, du, mask=um, sem='relaxed')
             tl.atomic_add(ddl_ptr + dl_off[:, None] + pos, ddl, mask=um, sem='relaxed')
-            tl.store(db_ptr + part_off[:, None] + pos, d_b, mask=bm)
-            tl.store(dc_ptr + part_off[:, None] + pos, d_c, mask=bm)
+            tl.atomic_add(db_ptr + bc_off[:, None] + pos, d_b, mask=bm, sem='relaxed')
+            tl.atomic_add(dc_ptr + bc_off[:, None] + pos, d_c, mask=bm, sem='relaxed')
     else:
         bm_all = n_mask[:, None, None]
         n_groups = chunk // 4
@@ -642,10 +641,10 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
                           _join4(du0, du1, du2, du3), mask=um, sem='relaxed')
             tl.atomic_add(ddl_ptr + dl_off[:, None, None] + pos[None, :, :],
                           _join4(dd0, dd1, dd2, dd3), mask=um, sem='relaxed')
-            tl.store(db_ptr + part_off[:, None, None] + pos[None, :, :],
-                     _join4(db0, db1, db2, db3), mask=bm)
-            tl.store(dc_ptr + part_off[:, None, None] + pos[None, :, :],
-                     _join4(dc0, dc1, dc2, dc3), mask=bm)
+            tl.atomic_add(db_ptr + bc_off[:, None, None] + pos[None, :, :],
+                          _join4(db0, db1, db2, db3), mask=bm, sem='relaxed')
+            tl.atomic_add(dc_ptr + bc_off[:, None, None] + pos[None, :, :],
+                          _join4(dc0, dc1, dc2, dc3), mask=bm, sem='relaxed')
     ch = k * n_ch + d
     dm2 = d_mask[:, None] & n_mask[None, :]
     tl.atomic_add(da_ptr + ch[:, None] * n_state + n[None, :], tl.sum(da_acc, axis=2), mask=dm2,
@@ -663,16 +662,13 @@ def _bwd_walk_kernel(
         u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, dy_ptr, start_ptr, rin_ptr,
         scratch_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr, dbias_ptr, n_items,
         n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb, n_db, n_nb, k0, k_step,
-        nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n, sg_b, sg_k, sg_d, sp_p, sp_b,
-        sp_k, sp_n, NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr, COL: tl.constexpr,
+        nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n, sg_b, sg_k, sg_d,
+        NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr, COL: tl.constexpr,
         REV: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
         SOFTPLUS: tl.constexpr, HAS_START: tl.constexpr):
     """Pass 3b: a fixed number of programs loop over the work items, each reusing its own
     ``scratch`` of ``chunk`` states (BD, NB, TL).
-    du/ddelta (u's and delta's strides; fp32, zeroed) are added into atomically; dB and dC are
-    stored per channel block (``sp_*``: block, batch, group, state strides), for the host to sum:
-    adding them atomically made D / BD programs contend for every (state, position), which
-    took ~40% of the backward."""
+    du/ddelta use u's and delta's strides, dB/dC B's, dy sg_*; all are fp32 and zeroed."""
     pid = tl.program_id(0)
     cell = (tl.arange(0, BD)[:, None, None] * NB + tl.arange(0, NB)[None, :, None]) * TL \
         + tl.arange(0, TL)[None, None, :]
@@ -682,5 +678,5 @@ def _bwd_walk_kernel(
                   start_ptr, rin_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr,
                   dbias_ptr, n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb,
                   n_db, n_nb, k0, k_step, nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k,
-                  sb_n, sg_b, sg_k, sg_d, sp_p, sp_b, sp_k, sp_n, NB, TL, BD, COL, REV, HAS_D,
-                  HAS_BIAS, SOFTPLUS, HAS_START)
+                  sb_n, sg_b, sg_k, sg_d, NB, TL, BD, COL, REV, HAS_D, HAS_BIAS, SOFTPLUS,
+                  HAS_START)

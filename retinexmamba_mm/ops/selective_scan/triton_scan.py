@@ -248,19 +248,12 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
     scratch = torch.empty(programs * walk.chunk * bd * nb * tl, device=u.device,
                           dtype=torch.float32)
     du, ddl, db, dc, da, ddsk, dbias = grads
-    # dB and dC per channel block (plain stores), summed here: one launch writes each of them
-    db_part, dc_part = (torch.empty((_cdiv(prob.ch, bd), *t.shape), device=u.device,
-                                    dtype=torch.float32) for t in (db, dc))
-    sp = db_part.stride()
-    part_strides = (sp[0], sp[1], sp[2], sp[3]) if prob.sb[1] else (sp[0], sp[1], 0, sp[2])
     k._bwd_walk_kernel[(programs, )](
         u, delta, a2, bm, cm, dummy if dsk is None else dsk, bias_t, dy,
-        dummy if start is None else start, dummy if rin is None else rin, scratch, du, ddl,
-        db_part, dc_part, da, dummy if ddsk is None else ddsk, dummy if dbias is None else dbias,
-        items, *args, *prob.su, *prob.sd, *prob.sb, *prob.su, *part_strides, **flags,
-        HAS_D=dsk is not None, HAS_START=rin is not None, num_warps=cfg.bwd_warps)
-    for grad, part in ((db, db_part), (dc, dc_part)):
-        grad.copy_(part.sum(0))
+        dummy if start is None else start, dummy if rin is None else rin, scratch, du, ddl, db,
+        dc, da, dummy if ddsk is None else ddsk, dummy if dbias is None else dbias, items, *args,
+        *prob.su, *prob.sd, *prob.sb, *prob.su, **flags, HAS_D=dsk is not None,
+        HAS_START=rin is not None, num_warps=cfg.bwd_warps)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,17 +43,26 @@ SHAPES = {
 MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
 FWD_SWEEP_SHAPES = ('inf-L0-enc', 'inf-L1-dec', 'trn-L0-dec')
 BWD_SWEEP_SHAPES = ('trn-L0-enc', 'trn-L1-dec')
-# Earlier sweeps (tools/gpu/README.md) varied lanes, channels, states, warps (1, 2, 4, 8) and
-# waves for both walks; the current defaults came out best. This one tunes the backward walk of
-# the column family after it went from 4-step groups to one row per step.
-FWD_SWEEP = []
+# Earlier sweeps (tools/gpu/README.md) varied lanes, channels, states and 4 or 8 warps; these
+# try fewer warps per program (1-2: the state-axis sums stay inside a thread or a warp instead of
+# crossing warps through shared memory every step) with more programs per SM.
+FWD_SWEEP = [  # the cross-scan walks columns only (the row directions on a transposed copy)
+    dict(col_warps=2),
+    dict(col_warps=2, col_tl=32, col_bd=4),
+    dict(col_warps=1, col_tl=32, col_bd=4),
+    dict(col_warps=1, col_tl=32, col_bd=2),
+    dict(col_warps=1, col_tl=32, col_bd=4, col_nb=8),
+    dict(col_warps=1, col_tl=32, col_bd=4, waves=32),
+    dict(col_warps=2, col_tl=32, col_bd=4, waves=16),
+]
 BWD_SWEEP = [
-    dict(bwd_bd=2),
-    dict(bwd_bd=2, bwd_waves=8),
-    dict(bwd_waves=8),
-    dict(bwd_waves=2),
-    dict(bwd_col_tl=16, bwd_bd=8),
-    dict(bwd_col_tl=64, bwd_bd=2),
+    dict(bwd_warps=2, bwd_waves=8),
+    dict(bwd_warps=2, bwd_bd=2, bwd_waves=8),
+    dict(bwd_warps=1, bwd_bd=4, bwd_waves=16),
+    dict(bwd_warps=1, bwd_bd=2, bwd_waves=16),
+    dict(bwd_warps=1, bwd_bd=2, bwd_waves=32),
+    dict(bwd_warps=1, bwd_bd=2, bwd_nb=16, bwd_waves=16),
+    dict(bwd_warps=1, bwd_bd=1, bwd_nb=16, bwd_waves=32),
 ]
 
 

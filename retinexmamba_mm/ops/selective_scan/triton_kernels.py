@@ -32,10 +32,9 @@ directions at 400x600, D=80, N=16, against about 0.9 ms for groups of four rows)
 Backward (g = dL/dh, g_t = C_t dy_t + a_{t+1} g_{t+1}, carried backwards as r = a*g):
 pass 1b (``_bwd_summary_kernel``) and pass 2 give each chunk the r flowing in from later chunks;
 pass 3b (``_bwd_walk_kernel``) walks each chunk forwards once from the start state saved by the
-forward, storing the state entering every step in a per-program scratch, then backwards, each
-adjoint step reading its state back, emitting every gradient. (An earlier version saved only each
-group's entry state and recomputed the group's four states: a quarter of the scratch, but 255
-registers with spills and 25% more exponentials.)
+forward, storing every group's entry state in a per-program scratch, then backwards: per group it
+reloads that state, recomputes the group's four states and runs the adjoint steps, emitting every
+gradient.
 """
 import triton
 import triton.language as tl
@@ -522,129 +521,91 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
     dl_off = b64 * sd_b + k * sd_k + d * sd_d
     dy_off = b64 * sg_b + k * sg_k + d * sg_d
     bc_off = b64 * sb_b + k * sb_k + n * sb_n
+    bm_all = n_mask[:, None, None]
+    n_groups = chunk // 4
+    # forward sweep: the state entering every group, in scan order
+    for i in range(n_groups):
+        if REV:
+            g = n_groups - 1 - i
+        else:
+            g = i
+        tl.store(scratch + g * (BD * NB * TL), h)
+        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL)
+        um = d_mask[:, None, None] & ok[None, :, :]
+        u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, um))
+        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, um))
+        b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, bm_all & ok[None, :, :]))
+        v0, v1, v2, v3 = _split4(tl.broadcast_to(ok[None, :, :], (BD, TL, 4)).to(tl.int8))
+        if REV:
+            h = _recompute_step(h, u3, r3, b3, v3 != 0, a2, bias, SOFTPLUS)
+            h = _recompute_step(h, u2, r2, b2, v2 != 0, a2, bias, SOFTPLUS)
+            h = _recompute_step(h, u1, r1, b1, v1 != 0, a2, bias, SOFTPLUS)
+            h = _recompute_step(h, u0, r0, b0, v0 != 0, a2, bias, SOFTPLUS)
+        else:
+            h = _recompute_step(h, u0, r0, b0, v0 != 0, a2, bias, SOFTPLUS)
+            h = _recompute_step(h, u1, r1, b1, v1 != 0, a2, bias, SOFTPLUS)
+            h = _recompute_step(h, u2, r2, b2, v2 != 0, a2, bias, SOFTPLUS)
+            h = _recompute_step(h, u3, r3, b3, v3 != 0, a2, bias, SOFTPLUS)
+    tl.debug_barrier()
     da_acc = tl.zeros((BD, NB, TL), tl.float32)
     dd_acc = tl.zeros((BD, TL), tl.float32)
     dbias_acc = tl.zeros((BD, TL), tl.float32)
-    size = BD * NB * TL
-    if COL:
-        # one row per step (a row of TL lanes is one coalesced load): no 4-step groups, whose
-        # split/join costs layout conversions through shared memory when the 4 are rows apart
-        um = d_mask[:, None] & l_mask[None, :]
-        bm = n_mask[:, None] & l_mask[None, :]
-        first = jc * chunk
-        n_rows = tl.minimum(chunk, ext_a - first)
-        for i in range(n_rows):  # forward sweep: the state entering step i goes to slot i
-            if REV:
-                row = first + n_rows - 1 - i
-            else:
-                row = first + i
-            tl.store(scratch + i * size, h)
-            u, raw, bv, _ = _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off, row,
-                                      stride, lane, True, um, bm, False)
-            h = _recompute_step(h, u, raw, bv, um, a2, bias, SOFTPLUS)
-        tl.debug_barrier()
-        for j in range(n_rows):  # backward sweep
-            i = n_rows - 1 - j
-            if REV:
-                row = first + n_rows - 1 - i
-            else:
-                row = first + i
-            u, raw, bv, cv = _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off, row,
-                                       stride, lane, True, um, bm, True)
-            pos = (row * stride + lane)[None, :]
-            dy = tl.load(dy_ptr + dy_off[:, None] + pos, mask=um, other=0.0).to(tl.float32)
-            r, du, ddl, d_b, d_c, da_acc, dd_acc, dbias_acc = _bwd_step(
-                r, tl.load(scratch + i * size), u, raw, bv, cv, dy, um, a2, bias, dsk, da_acc,
-                dd_acc, dbias_acc, SOFTPLUS)
-            tl.atomic_add(du_ptr + u_off[:, None] + pos, du, mask=um, sem='relaxed')
-            tl.atomic_add(ddl_ptr + dl_off[:, None] + pos, ddl, mask=um, sem='relaxed')
-            tl.atomic_add(db_ptr + bc_off[:, None] + pos, d_b, mask=bm, sem='relaxed')
-            tl.atomic_add(dc_ptr + bc_off[:, None] + pos, d_c, mask=bm, sem='relaxed')
-    else:
-        bm_all = n_mask[:, None, None]
-        n_groups = chunk // 4
-        # forward sweep: the state entering every step, in scan order (slot 4g+j: step j of group g)
-        for i in range(n_groups):
-            if REV:
-                g = n_groups - 1 - i
-            else:
-                g = i
-            slot = scratch + g * 4 * size
-            pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL)
-            um = d_mask[:, None, None] & ok[None, :, :]
-            u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, um))
-            r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, um))
-            b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, bm_all & ok[None, :, :]))
-            v0, v1, v2, v3 = _split4(tl.broadcast_to(ok[None, :, :], (BD, TL, 4)).to(tl.int8))
-            if REV:
-                tl.store(slot + 3 * size, h)
-                h = _recompute_step(h, u3, r3, b3, v3 != 0, a2, bias, SOFTPLUS)
-                tl.store(slot + 2 * size, h)
-                h = _recompute_step(h, u2, r2, b2, v2 != 0, a2, bias, SOFTPLUS)
-                tl.store(slot + size, h)
-                h = _recompute_step(h, u1, r1, b1, v1 != 0, a2, bias, SOFTPLUS)
-                tl.store(slot, h)
-                h = _recompute_step(h, u0, r0, b0, v0 != 0, a2, bias, SOFTPLUS)
-            else:
-                tl.store(slot, h)
-                h = _recompute_step(h, u0, r0, b0, v0 != 0, a2, bias, SOFTPLUS)
-                tl.store(slot + size, h)
-                h = _recompute_step(h, u1, r1, b1, v1 != 0, a2, bias, SOFTPLUS)
-                tl.store(slot + 2 * size, h)
-                h = _recompute_step(h, u2, r2, b2, v2 != 0, a2, bias, SOFTPLUS)
-                tl.store(slot + 3 * size, h)
-                h = _recompute_step(h, u3, r3, b3, v3 != 0, a2, bias, SOFTPLUS)
-        tl.debug_barrier()
-        # backward sweep: per group, the adjoint steps, each from its saved entering state
-        for i in range(n_groups):
-            if REV:
-                g = i
-            else:
-                g = n_groups - 1 - i
-            slot = scratch + g * 4 * size
-            pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL)
-            um = d_mask[:, None, None] & ok[None, :, :]
-            bm = bm_all & ok[None, :, :]
-            u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, um))
-            r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, um))
-            y0, y1, y2, y3 = _split4(_load(dy_ptr, dy_off, pos, um))
-            b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, bm))
-            c0, c1, c2, c3 = _split4(_load(c_ptr, bc_off, pos, bm))
-            v0, v1, v2, v3 = _split4(tl.broadcast_to(ok[None, :, :], (BD, TL, 4)).to(tl.int8))
-            if REV:
-                r, du0, dd0, db0, dc0, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot), u0, r0, b0, c0, y0, v0 != 0, a2, bias, dsk, da_acc, dd_acc,
-                    dbias_acc, SOFTPLUS)
-                r, du1, dd1, db1, dc1, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot + size), u1, r1, b1, c1, y1, v1 != 0, a2, bias, dsk, da_acc,
-                    dd_acc, dbias_acc, SOFTPLUS)
-                r, du2, dd2, db2, dc2, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot + 2 * size), u2, r2, b2, c2, y2, v2 != 0, a2, bias, dsk, da_acc,
-                    dd_acc, dbias_acc, SOFTPLUS)
-                r, du3, dd3, db3, dc3, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot + 3 * size), u3, r3, b3, c3, y3, v3 != 0, a2, bias, dsk, da_acc,
-                    dd_acc, dbias_acc, SOFTPLUS)
-            else:
-                r, du3, dd3, db3, dc3, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot + 3 * size), u3, r3, b3, c3, y3, v3 != 0, a2, bias, dsk, da_acc,
-                    dd_acc, dbias_acc, SOFTPLUS)
-                r, du2, dd2, db2, dc2, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot + 2 * size), u2, r2, b2, c2, y2, v2 != 0, a2, bias, dsk, da_acc,
-                    dd_acc, dbias_acc, SOFTPLUS)
-                r, du1, dd1, db1, dc1, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot + size), u1, r1, b1, c1, y1, v1 != 0, a2, bias, dsk, da_acc,
-                    dd_acc, dbias_acc, SOFTPLUS)
-                r, du0, dd0, db0, dc0, da_acc, dd_acc, dbias_acc = _bwd_step(
-                    r, tl.load(slot), u0, r0, b0, c0, y0, v0 != 0, a2, bias, dsk, da_acc, dd_acc,
-                    dbias_acc, SOFTPLUS)
-            tl.atomic_add(du_ptr + u_off[:, None, None] + pos[None, :, :],
-                          _join4(du0, du1, du2, du3), mask=um, sem='relaxed')
-            tl.atomic_add(ddl_ptr + dl_off[:, None, None] + pos[None, :, :],
-                          _join4(dd0, dd1, dd2, dd3), mask=um, sem='relaxed')
-            tl.atomic_add(db_ptr + bc_off[:, None, None] + pos[None, :, :],
-                          _join4(db0, db1, db2, db3), mask=bm, sem='relaxed')
-            tl.atomic_add(dc_ptr + bc_off[:, None, None] + pos[None, :, :],
-                          _join4(dc0, dc1, dc2, dc3), mask=bm, sem='relaxed')
+    # backward sweep: per group, recompute its four states, then the adjoint steps
+    for i in range(n_groups):
+        if REV:
+            g = i
+        else:
+            g = n_groups - 1 - i
+        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL)
+        um = d_mask[:, None, None] & ok[None, :, :]
+        bm = bm_all & ok[None, :, :]
+        u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, um))
+        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, um))
+        y0, y1, y2, y3 = _split4(_load(dy_ptr, dy_off, pos, um))
+        b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, bm))
+        c0, c1, c2, c3 = _split4(_load(c_ptr, bc_off, pos, bm))
+        v0, v1, v2, v3 = _split4(tl.broadcast_to(ok[None, :, :], (BD, TL, 4)).to(tl.int8))
+        h_in = tl.load(scratch + g * (BD * NB * TL))
+        if REV:
+            h2 = _recompute_step(h_in, u3, r3, b3, v3 != 0, a2, bias, SOFTPLUS)
+            h1 = _recompute_step(h2, u2, r2, b2, v2 != 0, a2, bias, SOFTPLUS)
+            h0 = _recompute_step(h1, u1, r1, b1, v1 != 0, a2, bias, SOFTPLUS)
+            r, du0, dd0, db0, dc0, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h0, u0, r0, b0, c0, y0, v0 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+            r, du1, dd1, db1, dc1, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h1, u1, r1, b1, c1, y1, v1 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+            r, du2, dd2, db2, dc2, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h2, u2, r2, b2, c2, y2, v2 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+            r, du3, dd3, db3, dc3, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h_in, u3, r3, b3, c3, y3, v3 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+        else:
+            h0 = _recompute_step(h_in, u0, r0, b0, v0 != 0, a2, bias, SOFTPLUS)
+            h1 = _recompute_step(h0, u1, r1, b1, v1 != 0, a2, bias, SOFTPLUS)
+            h2 = _recompute_step(h1, u2, r2, b2, v2 != 0, a2, bias, SOFTPLUS)
+            r, du3, dd3, db3, dc3, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h2, u3, r3, b3, c3, y3, v3 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+            r, du2, dd2, db2, dc2, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h1, u2, r2, b2, c2, y2, v2 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+            r, du1, dd1, db1, dc1, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h0, u1, r1, b1, c1, y1, v1 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+            r, du0, dd0, db0, dc0, da_acc, dd_acc, dbias_acc = _bwd_step(
+                r, h_in, u0, r0, b0, c0, y0, v0 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
+                SOFTPLUS)
+        tl.atomic_add(du_ptr + u_off[:, None, None] + pos[None, :, :],
+                      _join4(du0, du1, du2, du3), mask=um, sem='relaxed')
+        tl.atomic_add(ddl_ptr + dl_off[:, None, None] + pos[None, :, :],
+                      _join4(dd0, dd1, dd2, dd3), mask=um, sem='relaxed')
+        tl.atomic_add(db_ptr + bc_off[:, None, None] + pos[None, :, :],
+                      _join4(db0, db1, db2, db3), mask=bm, sem='relaxed')
+        tl.atomic_add(dc_ptr + bc_off[:, None, None] + pos[None, :, :],
+                      _join4(dc0, dc1, dc2, dc3), mask=bm, sem='relaxed')
     ch = k * n_ch + d
     dm2 = d_mask[:, None] & n_mask[None, :]
     tl.atomic_add(da_ptr + ch[:, None] * n_state + n[None, :], tl.sum(da_acc, axis=2), mask=dm2,
@@ -667,12 +628,12 @@ def _bwd_walk_kernel(
         REV: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
         SOFTPLUS: tl.constexpr, HAS_START: tl.constexpr):
     """Pass 3b: a fixed number of programs loop over the work items, each reusing its own
-    ``scratch`` of ``chunk`` states (BD, NB, TL).
+    ``scratch`` of chunk // 4 states (BD, NB, TL), so the scratch stays small and in L2.
     du/ddelta use u's and delta's strides, dB/dC B's, dy sg_*; all are fp32 and zeroed."""
     pid = tl.program_id(0)
     cell = (tl.arange(0, BD)[:, None, None] * NB + tl.arange(0, NB)[None, :, None]) * TL \
         + tl.arange(0, TL)[None, None, :]
-    scratch = scratch_ptr + pid.to(tl.int64) * chunk * (BD * NB * TL) + cell
+    scratch = scratch_ptr + pid.to(tl.int64) * (chunk // 4) * (BD * NB * TL) + cell
     for item in range(pid, n_items, tl.num_programs(0)):
         _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, dy_ptr,
                   start_ptr, rin_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr,

@@ -245,7 +245,7 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
                                          *prob.sb, *prob.su, **flags, num_warps=cfg.bwd_warps)
         rin = _combine_chunks(prob, launch, a2, ssum, rend, not launch.rev)
     programs = max(1, min(items, cfg.bwd_waves * _n_sm(u.device)))
-    scratch = torch.empty(programs * walk.chunk * bd * nb * tl, device=u.device,
+    scratch = torch.empty(programs * (walk.chunk // 4) * bd * nb * tl, device=u.device,
                           dtype=torch.float32)
     du, ddl, db, dc, da, ddsk, dbias = grads
     k._bwd_walk_kernel[(programs, )](

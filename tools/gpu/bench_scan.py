@@ -43,9 +43,8 @@ SHAPES = {
 MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
 FWD_SWEEP_SHAPES = ('inf-L0-enc', 'inf-L1-dec', 'trn-L0-dec')
 BWD_SWEEP_SHAPES = ('trn-L0-enc', 'trn-L1-dec')
-# Earlier sweeps (tools/gpu/README.md) varied lanes, channels, states and 4 or 8 warps; these
-# try fewer warps per program (1-2: the state-axis sums stay inside a thread or a warp instead of
-# crossing warps through shared memory every step) with more programs per SM.
+# Sweeps so far (tools/gpu/README.md) varied lanes, channels, states, waves and 4 or 8 warps, then
+# these: fewer warps per program with more programs per SM (all slower than the defaults).
 FWD_SWEEP = [  # the cross-scan walks columns only (the row directions on a transposed copy)
     dict(col_warps=2),
     dict(col_warps=2, col_tl=32, col_bd=4),

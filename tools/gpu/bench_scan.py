@@ -45,17 +45,25 @@ SHAPES = {
 MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
 FWD_SWEEP_SHAPES = ('inf-L0-enc', 'inf-L1-dec', 'trn-L0-dec')
 BWD_SWEEP_SHAPES = ('trn-L0-enc', 'trn-L1-dec')
-# Sweeps so far (tools/gpu/README.md) varied lanes, channels, states, waves and 1 to 8 warps. Nsight
-# Compute showed the backward walk at 12.5% occupancy (255 registers: 2 programs per SM) and 1.1
-# instructions per cycle; this sweep caps its registers (more programs per SM, some spills).
-FWD_SWEEP = []
+# The sweeps that set today's defaults; what else was tried is in tools/gpu/README.md.
+FWD_SWEEP = [  # the cross-scan walks columns only (the row directions on a transposed copy)
+    dict(col_tl=16),
+    dict(col_tl=64, col_bd=4),
+    dict(col_bd=16),
+    dict(col_nb=8, col_bd=16),
+    dict(col_warps=8),
+    dict(waves=4),
+    dict(waves=16),
+]
 BWD_SWEEP = [
-    dict(bwd_maxnreg=128),
-    dict(bwd_maxnreg=128, bwd_waves=8),
-    dict(bwd_maxnreg=168),
-    dict(bwd_maxnreg=96, bwd_waves=8),
-    dict(bwd_maxnreg=128, bwd_bd=2),
-    dict(bwd_maxnreg=128, bwd_warps=8, bwd_bd=8),
+    dict(bwd_col_tl=32),
+    dict(bwd_col_tl=32, bwd_bd=2),
+    dict(bwd_nb=16),
+    dict(bwd_nb=16, bwd_bd=2),
+    dict(bwd_bd=8),
+    dict(bwd_warps=8),
+    dict(bwd_waves=8),
+    dict(bwd_waves=2),
 ]
 
 

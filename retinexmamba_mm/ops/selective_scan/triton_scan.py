@@ -45,7 +45,6 @@ class _Config:
     bwd_bd: int = 4
     bwd_warps: int = 4
     bwd_waves: int = 4        # backward programs per SM (they loop over the work items)
-    bwd_maxnreg: int = 0      # register cap of the backward walk (0: the compiler's choice)
     waves: int = 8            # aim for waves * SMs forward programs when choosing chunks
     max_row_chunk: int = 256  # steps; bounds the backward's per-program scratch
     chunk: int = 0            # steps per chunk (multiple of 4); 0 = choose from ``waves``
@@ -254,8 +253,7 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
         dummy if start is None else start, dummy if rin is None else rin, scratch, du, ddl, db,
         dc, da, dummy if ddsk is None else ddsk, dummy if dbias is None else dbias, items, *args,
         *prob.su, *prob.sd, *prob.sb, *prob.su, **flags, HAS_D=dsk is not None,
-        HAS_START=rin is not None, num_warps=cfg.bwd_warps,
-        **({'maxnreg': cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}))
+        HAS_START=rin is not None, num_warps=cfg.bwd_warps)
 
 
 @dataclasses.dataclass(frozen=True)

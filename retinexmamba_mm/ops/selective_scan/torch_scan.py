@@ -118,10 +118,14 @@ def _in_order(targets):
 
 @functools.cache
 def _foreach_runs_in_order():
-    states = torch.ones(4, 3)
-    steps = list(states.unbind(0))
+    """Both foreach ops used here, on a running sum (1, 2, 3, 4) and a running product."""
+    sums, products = torch.ones(4, 3), torch.full((4, 3), 2.0)
+    steps = list(sums.unbind(0))
     torch._foreach_addcmul_(steps[1:], steps[:-1], [torch.ones(3)] * 3)
-    return torch.equal(states[:, 0], torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    steps = list(products.unbind(0))
+    torch._foreach_mul_(steps[1:], steps[:-1])
+    return (torch.equal(sums[:, 0], torch.tensor([1.0, 2.0, 3.0, 4.0]))
+            and torch.equal(products[:, 0], torch.tensor([2.0, 4.0, 8.0, 16.0])))
 
 
 def _in_order_multiply_add(targets, sources, factors):

@@ -202,7 +202,9 @@ def test_availability_matches_cuda():
 
 # ----------------------------------------------------------------------------- GPU
 gpu = pytest.mark.gpu
-needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason='needs a CUDA device (compiled kernels)')
+needs_cuda = pytest.mark.skipif(
+    not HAS_CUDA,
+    reason='needs a CUDA device for the compiled kernels (make gpu-test runs these there)')
 
 
 @gpu

@@ -144,13 +144,31 @@ def fast_interpreter(monkeypatch):
 needs_interpreter = pytest.mark.skipif(HAS_CUDA, reason='CUDA present: the gpu tests cover this')
 
 
+def in_ss2d_layout(x, delta, A, B, C, D, delta_bias, delta_softplus):
+    """The cross-scan called with SS2D's layouts: x channels-last, delta pixel-major, B and C
+    slices of one pixel-major projection (the kernels read them in place)."""
+    def pixel_major(t):
+        return t.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
+
+    state = B.shape[2]
+    bc = pixel_major(torch.cat([B, C], dim=2))
+    return triton_scan.cross_selective_scan(
+        x.contiguous(memory_format=torch.channels_last), pixel_major(delta), A,
+        bc[:, :, :state], bc[:, :, state:], D, delta_bias, delta_softplus=delta_softplus)
+
+
+CROSS_LAYOUTS = {'planar': triton_scan.cross_selective_scan, 'ss2d': in_ss2d_layout}
+
+
 @needs_interpreter
-def test_cross_scan_interpreter(fast_interpreter):
+@pytest.mark.parametrize('layout', CROSS_LAYOUTS)
+def test_cross_scan_interpreter(fast_interpreter, layout):
     """All four directions, odd H/W, partial groups, several chunks per sequence, partial state
-    and channel blocks (batch > 1 is covered by the plain scan here and by the GPU tests)."""
+    and channel blocks (batch > 1 is covered by the plain scan here and by the GPU tests);
+    planar (NCHW) inputs, which the backend lays out pixel-major, and SS2D's own layout."""
     inputs = make_cross(batch=1, ch=3, state=6, height=5, width=7, seed=0)
     with triton_scan._override(**TINY_TILES):
-        check_parity(triton_scan.cross_selective_scan, naive_cross_scan, inputs, softplus=True)
+        check_parity(CROSS_LAYOUTS[layout], naive_cross_scan, inputs, softplus=True)
 
 
 @needs_interpreter
@@ -209,12 +227,14 @@ needs_cuda = pytest.mark.skipif(
 
 @gpu
 @needs_cuda
+@pytest.mark.parametrize('layout', CROSS_LAYOUTS)
 @pytest.mark.parametrize('state,batch,ch,height,width',
                          [(16, 2, 8, 37, 53), (32, 1, 20, 64, 48), (64, 2, 24, 29, 31)])
-def test_cross_scan_gpu(state, batch, ch, height, width):
-    """Compiled kernels, real block sizes, every d_state of the model, odd sizes, batch > 1."""
+def test_cross_scan_gpu(state, batch, ch, height, width, layout):
+    """Compiled kernels, real block sizes, every d_state of the model, odd sizes, batch > 1,
+    both input layouts."""
     inputs = make_cross(batch, ch, state, height, width, seed=state, device='cuda')
-    check_parity(triton_scan.cross_selective_scan, naive_cross_scan, inputs, softplus=True)
+    check_parity(CROSS_LAYOUTS[layout], naive_cross_scan, inputs, softplus=True)
 
 
 @gpu

@@ -55,6 +55,7 @@ from retinexmamba_mm.ops import (  # noqa: E402
     cross_selective_scan,
     selective_scan,
 )
+from retinexmamba_mm.ops.selective_scan import resolve_backend  # noqa: E402
 from retinexmamba_mm.utils import keep_freed_memory  # noqa: E402
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
@@ -166,13 +167,29 @@ def scan_cuda(args, device, rows):
         for backend in args.backends:
             if backend not in available_backends(device):
                 continue
+            laid_out = _as_ss2d_gives(inputs, resolve_backend(backend, device))
             with torch.no_grad():
-                seconds, _ = measure(partial(cross_selective_scan, **inputs, backend=backend),
+                seconds, _ = measure(partial(cross_selective_scan, **laid_out, backend=backend),
                                      device, args.warmup, args.repeats)
             base = base or seconds
             rows.append(dict(section='scan', case=f'level-0 SS2D scan {height}x{width}',
                              backend=backend, dtype='fp32', seconds=seconds,
                              note=f'{moved / seconds / 1e9:.0f} GB/s, {base / seconds:.2f}x'))
+
+
+def _as_ss2d_gives(inputs, backend):
+    """The scan's inputs in the layout SS2D hands this backend (``prefers_channels_last``:
+    x channels-last, delta pixel-major, B and C slices of one pixel-major projection)."""
+    if not getattr(backend, 'prefers_channels_last', False):
+        return inputs
+
+    def pixel_major(t):
+        return t.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
+
+    state = inputs['B'].shape[2]
+    bc = pixel_major(torch.cat([inputs['B'], inputs['C']], dim=2))
+    return dict(inputs, x=inputs['x'].contiguous(memory_format=torch.channels_last),
+                delta=pixel_major(inputs['delta']), B=bc[:, :, :state], C=bc[:, :, state:])
 
 
 def _model(args, backend, device):

@@ -45,22 +45,27 @@ SHAPES = {
 MAMBA_MS = {'inf-L0-enc': 3.9}  # per call, fp32, ../shared/notes/gpu.md
 FWD_SWEEP_SHAPES = ('inf-L0-enc', 'inf-L1-dec', 'trn-L0-dec')
 BWD_SWEEP_SHAPES = ('trn-L0-enc', 'trn-L1-dec')
-# The sweeps that set today's defaults; what else was tried is in tools/gpu/README.md.
-FWD_SWEEP = [  # the cross-scan walks columns only (the row directions on a transposed copy)
-    dict(col_tl=16),
-    dict(col_tl=64, col_bd=4),
+# The sweeps that set today's defaults; what else was tried is in tools/gpu/README.md. On
+# pixel-major maps a lane reads BD channels (BD * 4 bytes) of one pixel per step.
+FWD_SWEEP = [
     dict(col_bd=16),
+    dict(col_bd=16, col_tl=8),
+    dict(col_bd=4, col_tl=32),
+    dict(col_nb=8),
     dict(col_nb=8, col_bd=16),
     dict(col_warps=8),
+    dict(col_warps=2),
     dict(waves=4),
+    dict(waves=2),
     dict(waves=16),
 ]
 BWD_SWEEP = [
-    dict(bwd_col_tl=32),
-    dict(bwd_col_tl=32, bwd_bd=2),
-    dict(bwd_nb=16),
-    dict(bwd_nb=16, bwd_bd=2),
+    dict(bwd_col_tl=16),
     dict(bwd_bd=8),
+    dict(bwd_bd=8, bwd_col_tl=16),
+    dict(bwd_bd=2),
+    dict(bwd_nb=16),
+    dict(bwd_nb=4),
     dict(bwd_warps=8),
     dict(bwd_waves=8),
     dict(bwd_waves=2),
@@ -68,6 +73,8 @@ BWD_SWEEP = [
 
 
 def inputs(shape, dtype=torch.float32, grad=False, seed=0):
+    """(leaves, args): random tensors and the cross-scan's arguments laid out as SS2D hands
+    them over (x channels-last, delta pixel-major, B and C slices of one pixel-major tensor)."""
     batch, ch, state, height, width = shape
     gen = torch.Generator(device='cuda').manual_seed(seed)
     kw = dict(device='cuda', generator=gen)
@@ -75,14 +82,18 @@ def inputs(shape, dtype=torch.float32, grad=False, seed=0):
     def r(*s, scale=1.0, shift=0.0):
         return (torch.randn(*s, **kw) * scale + shift)
 
-    t = [r(batch, ch, height, width).to(dtype), r(batch, 4, ch, height, width, scale=0.5,
-                                                  shift=-2).to(dtype),
-         -torch.exp(r(4 * ch, state, scale=0.5)), r(batch, 4, state, height, width).to(dtype),
-         r(batch, 4, state, height, width).to(dtype), r(4 * ch), r(4 * ch, scale=0.3)]
-    if grad:
-        for x in t:
-            x.requires_grad_(True)
-    return t
+    def pixel_major(t):
+        return t.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
+
+    leaves = [r(batch, ch, height, width).to(dtype).contiguous(memory_format=torch.channels_last),
+              pixel_major(r(batch, 4, ch, height, width, scale=0.5, shift=-2).to(dtype)),
+              -torch.exp(r(4 * ch, state, scale=0.5)),
+              pixel_major(r(batch, 4, 2 * state, height, width).to(dtype)),
+              r(4 * ch), r(4 * ch, scale=0.3)]
+    for t in leaves:
+        t.requires_grad_(grad)
+    x, delta, A, bc, D, bias = leaves
+    return leaves, [x, delta, A, bc[:, :, :state], bc[:, :, state:], D, bias]
 
 
 def min_bytes(shape, dtype, backward):
@@ -116,17 +127,18 @@ def cuda_time(fn, reps=None, budget_s=0.3):
 
 def make_fns(shape, dtype=torch.float32):
     with torch.no_grad():
-        xs = inputs(shape, dtype)
+        xs = inputs(shape, dtype)[1]
 
     def fwd():
         with torch.no_grad():
             triton_scan.cross_selective_scan(*xs)
 
-    xg = inputs(shape, dtype, grad=True)
+    leaves, xg = inputs(shape, dtype, grad=True)
     gy = torch.randn(shape[0], shape[1], shape[3], shape[4], device='cuda', dtype=dtype)
+    gy = gy.contiguous(memory_format=torch.channels_last)   # as the layers after SS2D give it
 
     def fwd_bwd():
-        for t in xg:
+        for t in leaves:
             t.grad = None
         triton_scan.cross_selective_scan(*xg).backward(gy)
 
@@ -194,15 +206,15 @@ def parity_vs_torch():
         print('torch backend not importable:', error)
         return None
     shape = (2, 16, 32, 48, 80)
-    a = inputs(shape, grad=True, seed=3)
-    b = [t.detach().clone().requires_grad_(True) for t in a]
+    leaves_a, a = inputs(shape, grad=True, seed=3)
+    leaves_b, b = inputs(shape, grad=True, seed=3)
     ya = triton_scan.cross_selective_scan(*a)
     yb = torch_scan.cross_selective_scan(*b)
     gy = torch.randn_like(ya)
     ya.backward(gy)
     yb.backward(gy)
-    names = ['y', 'dx', 'ddelta', 'dA', 'dB', 'dC', 'dD', 'ddelta_bias']
-    pairs = [(ya, yb)] + [(s.grad, t.grad) for s, t in zip(a, b)]
+    names = ['y', 'dx', 'ddelta', 'dA', 'dBC', 'dD', 'ddelta_bias']
+    pairs = [(ya, yb)] + [(s.grad, t.grad) for s, t in zip(leaves_a, leaves_b)]
     errs = {n: ((p - q).norm() / q.norm()).item() for n, (p, q) in zip(names, pairs)}
     print('\nparity triton vs torch backend (fp32, ||a-b||/||b||):',
           {k: f'{v:.2e}' for k, v in errs.items()})

@@ -84,7 +84,9 @@ class SS2D(nn.Module):
         self.Ds.fill_(1.0)
 
     def forward(self, x):
-        x, z = self.in_proj(x).chunk(2, dim=-1)
+        # in_proj as two GEMMs: x and z come out dense, so the conv reads x without a copy
+        x_weight, z_weight = self.in_proj.weight.chunk(2, dim=0)
+        x, z = F.linear(x, x_weight), F.linear(x, z_weight)
         x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))                  # (B, D, H, W)
         dts, bs, cs = self._project(x)
         y = cross_selective_scan(
@@ -97,8 +99,9 @@ class SS2D(nn.Module):
     def _project(self, x):
         """Per-direction step sizes (B, 4, D, H, W) and B, C (B, 4, N, H, W) from x.
 
-        The memory layout follows the scan backend's preference (same GEMMs either way): the
-        CUDA kernels read contiguous (4, D, H*W) rows; the torch backend reads channels-last.
+        The memory layout follows the scan backend's preference (same GEMMs either way):
+        mamba_ssm reads contiguous (4, D, H*W) rows; the torch and triton backends read
+        channels-last maps, B and C as slices of the projection.
         """
         rank, state = self.dt_rank, self.d_state
         backend = resolve_backend(self.scan_backend, x.device, needs_grad(x, self.A_logs))

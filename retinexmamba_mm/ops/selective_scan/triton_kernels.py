@@ -8,18 +8,20 @@ version built on tile-wise tl.associative_scan (a channel loop with masked carri
 slower than this walk for the same passes.
 
 The backward and the row forward go four steps at a time (a *group*). The two *families* of walk
-differ only in where a group's (lane, step) positions lie in the (H*W) plane:
+differ only in where a group's (lane, step) positions lie in the (H, W) plane:
 
-- rows (``COL=False``): the flat row-major sequence cut into chunks of ``chunk`` steps; the lanes
-  are TL consecutive chunks; a lane's group is one 16-byte vector (4 consecutive fp32), split in
-  registers into the 4 steps.
-- columns (``COL=True``): the lanes are TL neighbouring columns, so every row of a group is a
-  coalesced load; a chunk is ``chunk`` rows of a column.
+- rows (``COL=False``): the flat sequence cut into chunks of ``chunk`` steps; the lanes are TL
+  consecutive chunks; a lane's group is one 16-byte vector (4 consecutive fp32), split in
+  registers into the 4 steps. It serves the plain 1-D scan (contiguous sequences).
+- columns (``COL=True``): the lanes are TL neighbouring lines of the map, a chunk is ``chunk``
+  steps along them: pixel ``step * s_row + lane * s_lane``, so the same kernels walk the column
+  directions (s_row = W, s_lane = 1) and the row directions (s_row = 1, s_lane = W) of SS2D.
 
-Walking backwards (``REV``) gives the reversed directions. The cross-scan walks only columns: its
-row directions (0, 2) are the column directions of a transposed copy of the map (``triton_scan``,
-``_Part``), because a row walk's lanes read separate cache lines; the row family serves the plain
-1-D scan. A chunk's number follows the sequence order: rows ``lane``, columns ``lane * n_cs + jc``.
+Every tensor's pixel ``p`` lies ``p * s*_p`` elements past its (batch, group, channel) offset. SS2D
+hands the kernels pixel-major maps (channels-last: the BD channels or NB states of one pixel are
+contiguous), so every lane of every step reads whole 32-byte sectors in all four directions,
+with no transposed or flipped copies. Walking backwards (``REV``) gives the reversed directions.
+A chunk's number follows the sequence order: rows ``lane``, columns ``lane * n_cs + jc``.
 
 Forward: pass 1 (``_row_walk_kernel`` / ``_column_walk_kernel``, EMIT_Y=False) gives each chunk's
 end state from a zero start and the sum of its step sizes (its decay is exp(A * sum)); pass 2
@@ -96,12 +98,12 @@ def _join4(x0, x1, x2, x3):
 
 
 @triton.jit
-def _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL: tl.constexpr):
-    """(TL, 4) plane offsets of group ``g`` of chunk ``jc`` for ``lane``, and their validity."""
+def _group(lane, jc, g, ext_a, chunk, n_lanes, s_row, s_lane, COL: tl.constexpr):
+    """(TL, 4) pixel indices of group ``g`` of chunk ``jc`` for ``lane``, and their validity."""
     v = tl.arange(0, 4)
     if COL:
         row = jc * chunk + g * 4 + v
-        pos = row[None, :] * stride + lane[:, None]
+        pos = row[None, :] * s_row + lane[:, None] * s_lane
         ok = (row < ext_a)[None, :] & (lane < n_lanes)[:, None]
     else:
         pos = lane[:, None] * chunk + (g * 4 + v)[None, :]
@@ -110,9 +112,10 @@ def _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL: tl.constexpr):
 
 
 @triton.jit
-def _load(ptr, off, pos, mask):
-    """(X, TL, 4) fp32 values at row offsets ``off`` (X,) and plane offsets ``pos`` (TL, 4)."""
-    return tl.load(ptr + off[:, None, None] + pos[None, :, :], mask=mask, other=0.0).to(
+def _load(ptr, off, pos, pix, mask):
+    """(X, TL, 4) fp32 values at row offsets ``off`` (X,) and pixels ``pos`` (TL, 4), ``pix``
+    elements apart."""
+    return tl.load(ptr + off[:, None, None] + pos[None, :, :] * pix, mask=mask, other=0.0).to(
         tl.float32)
 
 
@@ -168,8 +171,8 @@ def _params(a2_ptr, bias_ptr, dsk_ptr, k, d, d_mask, n, n_mask, n_ch, n_state, n
 def _row_walk_kernel(
         u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, y_ptr, start_ptr, hend_ptr,
         ssum_ptr,
-        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb, n_db, n_nb, k0, k_step,
-        nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n,
+        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, s_row, s_lane, n_lb, n_db, n_nb, k0,
+        k_step, nk, su_b, su_k, su_d, su_p, sd_b, sd_k, sd_d, sd_p, sb_b, sb_k, sb_n, sb_p,
         NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr,
         REV: tl.constexpr, EMIT_Y: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
         SOFTPLUS: tl.constexpr, HAS_START: tl.constexpr):
@@ -207,15 +210,15 @@ def _row_walk_kernel(
         g = n_groups - 1
     else:
         g = 0
-    pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, False)
+    pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, s_row, s_lane, False)
     um = d_mask[:, None, None] & ok[None, :, :]
     bm = n_mask[:, None, None] & ok[None, :, :]
-    u_n = _load(u_ptr, u_off, pos, um)
-    r_n = _load(dl_ptr, dl_off, pos, um)
-    b_n = _load(b_ptr, bc_off, pos, bm)
+    u_n = _load(u_ptr, u_off, pos, su_p, um)
+    r_n = _load(dl_ptr, dl_off, pos, sd_p, um)
+    b_n = _load(b_ptr, bc_off, pos, sb_p, bm)
     c_n = b_n
     if EMIT_Y:
-        c_n = _load(c_ptr, bc_off, pos, bm)
+        c_n = _load(c_ptr, bc_off, pos, sb_p, bm)
     for i in range(n_groups):
         if REV:
             g = n_groups - 1 - i
@@ -223,19 +226,19 @@ def _row_walk_kernel(
         else:
             g = i
             g_next = g + 1
-        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, False)
+        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, s_row, s_lane, False)
         um = d_mask[:, None, None] & ok[None, :, :]
         u4, r4, b4, c4 = u_n, r_n, b_n, c_n
-        nxt, ok_n = _group(lane, jc, g_next, ext_a, chunk, n_lanes, stride, False)
+        nxt, ok_n = _group(lane, jc, g_next, ext_a, chunk, n_lanes, s_row, s_lane, False)
         ok_n = ok_n & (i + 1 < n_groups)
         um_n = d_mask[:, None, None] & ok_n[None, :, :]
         bm_n = n_mask[:, None, None] & ok_n[None, :, :]
-        u_n = _load(u_ptr, u_off, nxt, um_n)
-        r_n = _load(dl_ptr, dl_off, nxt, um_n)
-        b_n = _load(b_ptr, bc_off, nxt, bm_n)
+        u_n = _load(u_ptr, u_off, nxt, su_p, um_n)
+        r_n = _load(dl_ptr, dl_off, nxt, sd_p, um_n)
+        b_n = _load(b_ptr, bc_off, nxt, sb_p, bm_n)
         c_n = b_n
         if EMIT_Y:
-            c_n = _load(c_ptr, bc_off, nxt, bm_n)
+            c_n = _load(c_ptr, bc_off, nxt, sb_p, bm_n)
         u0, u1, u2, u3 = _split4(u4)
         r0, r1, r2, r3 = _split4(r4)
         b0, b1, b2, b3 = _split4(b4)
@@ -252,7 +255,7 @@ def _row_walk_kernel(
             h, y2 = _fwd_step(h, u2, r2, b2, c2, v2 != 0, a2, bias, dsk, SOFTPLUS, EMIT_Y, HAS_D)
             h, y3 = _fwd_step(h, u3, r3, b3, c3, v3 != 0, a2, bias, dsk, SOFTPLUS, EMIT_Y, HAS_D)
         if EMIT_Y:
-            tl.atomic_add(y_ptr + u_off[:, None, None] + pos[None, :, :],
+            tl.atomic_add(y_ptr + u_off[:, None, None] + pos[None, :, :] * su_p,
                           _join4(y0, y1, y2, y3), mask=um, sem='relaxed')
         else:
             s_acc += y0 + y1 + y2 + y3
@@ -263,18 +266,18 @@ def _row_walk_kernel(
 
 
 @triton.jit
-def _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off, row, stride, lane, ok, um,
-              bm, EMIT_Y: tl.constexpr):
-    """Row ``row`` of a column walk: u and raw delta (BD, TL), B and C (NB, TL); zeros if not ok."""
-    pos = (row * stride + lane)[None, :]
+def _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off, pos, su_p, sd_p, sb_p, ok,
+              um, bm, EMIT_Y: tl.constexpr):
+    """One step of a column walk at pixels ``pos`` (1, TL): u and raw delta (BD, TL), B and C
+    (NB, TL); zeros if not ok."""
     um = um & ok
     bm = bm & ok
-    u = tl.load(u_ptr + u_off[:, None] + pos, mask=um, other=0.0).to(tl.float32)
-    raw = tl.load(dl_ptr + dl_off[:, None] + pos, mask=um, other=0.0).to(tl.float32)
-    bv = tl.load(b_ptr + bc_off[:, None] + pos, mask=bm, other=0.0).to(tl.float32)
+    u = tl.load(u_ptr + u_off[:, None] + pos * su_p, mask=um, other=0.0).to(tl.float32)
+    raw = tl.load(dl_ptr + dl_off[:, None] + pos * sd_p, mask=um, other=0.0).to(tl.float32)
+    bv = tl.load(b_ptr + bc_off[:, None] + pos * sb_p, mask=bm, other=0.0).to(tl.float32)
     cv = bv
     if EMIT_Y:
-        cv = tl.load(c_ptr + bc_off[:, None] + pos, mask=bm, other=0.0).to(tl.float32)
+        cv = tl.load(c_ptr + bc_off[:, None] + pos * sb_p, mask=bm, other=0.0).to(tl.float32)
     return u, raw, bv, cv
 
 
@@ -282,8 +285,8 @@ def _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off, row, stride, l
 def _column_walk_kernel(
         u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, y_ptr, start_ptr, hend_ptr,
         ssum_ptr,
-        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb, n_db, n_nb, k0, k_step,
-        nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n,
+        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, s_row, s_lane, n_lb, n_db, n_nb, k0,
+        k_step, nk, su_b, su_k, su_d, su_p, sd_b, sd_k, sd_d, sd_p, sb_b, sb_k, sb_n, sb_p,
         NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr,
         REV: tl.constexpr, EMIT_Y: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
         SOFTPLUS: tl.constexpr, HAS_START: tl.constexpr):
@@ -314,14 +317,16 @@ def _column_walk_kernel(
     bc_off = b64 * sb_b + k * sb_k + n * sb_n
     um = d_mask[:, None] & l_mask[None, :]
     bm = n_mask[:, None] & l_mask[None, :]
+    lane_pos = (lane * s_lane)[None, :]
     r0 = jc * chunk
     n_rows = tl.minimum(chunk, ext_a - r0)
     if REV:
         row = r0 + n_rows - 1
     else:
         row = r0
-    u_n, raw_n, b_n, c_n = _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off, row,
-                                     stride, lane, n_rows > 0, um, bm, EMIT_Y)
+    u_n, raw_n, b_n, c_n = _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off,
+                                     row * s_row + lane_pos, su_p, sd_p, sb_p, n_rows > 0, um,
+                                     bm, EMIT_Y)
     for i in range(n_rows):
         if REV:
             row = r0 + n_rows - 1 - i
@@ -331,10 +336,11 @@ def _column_walk_kernel(
             row_next = row + 1
         u, raw, bv, cv = u_n, raw_n, b_n, c_n
         u_n, raw_n, b_n, c_n = _load_row(u_ptr, dl_ptr, b_ptr, c_ptr, u_off, dl_off, bc_off,
-                                         row_next, stride, lane, i + 1 < n_rows, um, bm, EMIT_Y)
+                                         row_next * s_row + lane_pos, su_p, sd_p, sb_p,
+                                         i + 1 < n_rows, um, bm, EMIT_Y)
         h, y = _fwd_step(h, u, raw, bv, cv, um, a2, bias, dsk, SOFTPLUS, EMIT_Y, HAS_D)
         if EMIT_Y:
-            tl.atomic_add(y_ptr + u_off[:, None] + (row * stride + lane)[None, :], y, mask=um,
+            tl.atomic_add(y_ptr + u_off[:, None] + (row * s_row + lane_pos) * su_p, y, mask=um,
                           sem='relaxed')
         else:
             s_acc += y
@@ -400,8 +406,8 @@ def _adjoint_summary_step(r, raw, cv, dy, valid, a2, bias, SOFTPLUS: tl.constexp
 @triton.jit(do_not_specialize=_COUNTERS)
 def _bwd_summary_kernel(
         dl_ptr, a2_ptr, c_ptr, bias_ptr, dy_ptr, rend_ptr, ssum_ptr,
-        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb, n_db, n_nb, k0, k_step,
-        nk, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n, sg_b, sg_k, sg_d,
+        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, s_row, s_lane, n_lb, n_db, n_nb, k0,
+        k_step, nk, sd_b, sd_k, sd_d, sd_p, sb_b, sb_k, sb_n, sb_p, sg_b, sg_k, sg_d, sg_p,
         NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr, COL: tl.constexpr,
         REV: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
     """Pass 1b: the r = a * g that each chunk sends to the chunk before it, from a zero input."""
@@ -429,11 +435,12 @@ def _bwd_summary_kernel(
             g = i
         else:
             g = n_groups - 1 - i
-        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL)
+        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, s_row, s_lane, COL)
         um = d_mask[:, None, None] & ok[None, :, :]
-        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, um))
-        y0, y1, y2, y3 = _split4(_load(dy_ptr, dy_off, pos, um))
-        c0, c1, c2, c3 = _split4(_load(c_ptr, c_off, pos, n_mask[:, None, None] & ok[None, :, :]))
+        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, sd_p, um))
+        y0, y1, y2, y3 = _split4(_load(dy_ptr, dy_off, pos, sg_p, um))
+        c0, c1, c2, c3 = _split4(_load(c_ptr, c_off, pos, sb_p,
+                                       n_mask[:, None, None] & ok[None, :, :]))
         v0, v1, v2, v3 = _split4(tl.broadcast_to(ok[None, :, :], (BD, TL, 4)).to(tl.int8))
         if REV:
             r, e0 = _adjoint_summary_step(r, r0, c0, y0, v0 != 0, a2, bias, SOFTPLUS)
@@ -490,8 +497,9 @@ def _recompute_step(h, u, raw, bv, valid, a2, bias, SOFTPLUS: tl.constexpr):
 @triton.jit
 def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, dy_ptr,
               start_ptr, rin_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr, dbias_ptr,
-              n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb, n_db, n_nb, k0,
-              k_step, nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n, sg_b, sg_k, sg_d,
+              n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, s_row, s_lane, n_lb, n_db, n_nb,
+              k0, k_step, nk, su_b, su_k, su_d, su_p, sd_b, sd_k, sd_d, sd_p, sb_b, sb_k, sb_n,
+              sb_p, sg_b, sg_k, sg_d, sg_p,
               NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr, COL: tl.constexpr,
               REV: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
               SOFTPLUS: tl.constexpr, HAS_START: tl.constexpr):
@@ -530,11 +538,11 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
         else:
             g = i
         tl.store(scratch + g * (BD * NB * TL), h)
-        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL)
+        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, s_row, s_lane, COL)
         um = d_mask[:, None, None] & ok[None, :, :]
-        u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, um))
-        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, um))
-        b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, bm_all & ok[None, :, :]))
+        u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, su_p, um))
+        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, sd_p, um))
+        b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, sb_p, bm_all & ok[None, :, :]))
         v0, v1, v2, v3 = _split4(tl.broadcast_to(ok[None, :, :], (BD, TL, 4)).to(tl.int8))
         if REV:
             h = _recompute_step(h, u3, r3, b3, v3 != 0, a2, bias, SOFTPLUS)
@@ -556,14 +564,14 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
             g = i
         else:
             g = n_groups - 1 - i
-        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, stride, COL)
+        pos, ok = _group(lane, jc, g, ext_a, chunk, n_lanes, s_row, s_lane, COL)
         um = d_mask[:, None, None] & ok[None, :, :]
         bm = bm_all & ok[None, :, :]
-        u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, um))
-        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, um))
-        y0, y1, y2, y3 = _split4(_load(dy_ptr, dy_off, pos, um))
-        b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, bm))
-        c0, c1, c2, c3 = _split4(_load(c_ptr, bc_off, pos, bm))
+        u0, u1, u2, u3 = _split4(_load(u_ptr, u_off, pos, su_p, um))
+        r0, r1, r2, r3 = _split4(_load(dl_ptr, dl_off, pos, sd_p, um))
+        y0, y1, y2, y3 = _split4(_load(dy_ptr, dy_off, pos, sg_p, um))
+        b0, b1, b2, b3 = _split4(_load(b_ptr, bc_off, pos, sb_p, bm))
+        c0, c1, c2, c3 = _split4(_load(c_ptr, bc_off, pos, sb_p, bm))
         v0, v1, v2, v3 = _split4(tl.broadcast_to(ok[None, :, :], (BD, TL, 4)).to(tl.int8))
         h_in = tl.load(scratch + g * (BD * NB * TL))
         if REV:
@@ -598,13 +606,13 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
             r, du0, dd0, db0, dc0, da_acc, dd_acc, dbias_acc = _bwd_step(
                 r, h_in, u0, r0, b0, c0, y0, v0 != 0, a2, bias, dsk, da_acc, dd_acc, dbias_acc,
                 SOFTPLUS)
-        tl.atomic_add(du_ptr + u_off[:, None, None] + pos[None, :, :],
+        tl.atomic_add(du_ptr + u_off[:, None, None] + pos[None, :, :] * su_p,
                       _join4(du0, du1, du2, du3), mask=um, sem='relaxed')
-        tl.atomic_add(ddl_ptr + dl_off[:, None, None] + pos[None, :, :],
+        tl.atomic_add(ddl_ptr + dl_off[:, None, None] + pos[None, :, :] * sd_p,
                       _join4(dd0, dd1, dd2, dd3), mask=um, sem='relaxed')
-        tl.atomic_add(db_ptr + bc_off[:, None, None] + pos[None, :, :],
+        tl.atomic_add(db_ptr + bc_off[:, None, None] + pos[None, :, :] * sb_p,
                       _join4(db0, db1, db2, db3), mask=bm, sem='relaxed')
-        tl.atomic_add(dc_ptr + bc_off[:, None, None] + pos[None, :, :],
+        tl.atomic_add(dc_ptr + bc_off[:, None, None] + pos[None, :, :] * sb_p,
                       _join4(dc0, dc1, dc2, dc3), mask=bm, sem='relaxed')
     ch = k * n_ch + d
     dm2 = d_mask[:, None] & n_mask[None, :]
@@ -622,8 +630,9 @@ def _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_
 def _bwd_walk_kernel(
         u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, dy_ptr, start_ptr, rin_ptr,
         scratch_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr, dbias_ptr, n_items,
-        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb, n_db, n_nb, k0, k_step,
-        nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k, sb_n, sg_b, sg_k, sg_d,
+        n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, s_row, s_lane, n_lb, n_db, n_nb, k0,
+        k_step, nk, su_b, su_k, su_d, su_p, sd_b, sd_k, sd_d, sd_p, sb_b, sb_k, sb_n, sb_p, sg_b,
+        sg_k, sg_d, sg_p,
         NB: tl.constexpr, TL: tl.constexpr, BD: tl.constexpr, COL: tl.constexpr,
         REV: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
         SOFTPLUS: tl.constexpr, HAS_START: tl.constexpr):
@@ -637,7 +646,7 @@ def _bwd_walk_kernel(
     for item in range(pid, n_items, tl.num_programs(0)):
         _bwd_item(item, scratch, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, dy_ptr,
                   start_ptr, rin_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr,
-                  dbias_ptr, n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, stride, n_lb,
-                  n_db, n_nb, k0, k_step, nk, su_b, su_k, su_d, sd_b, sd_k, sd_d, sb_b, sb_k,
-                  sb_n, sg_b, sg_k, sg_d, NB, TL, BD, COL, REV, HAS_D, HAS_BIAS, SOFTPLUS,
-                  HAS_START)
+                  dbias_ptr, n_ch, n_state, ext_a, chunk, n_lanes, n_cs, n_ct, s_row, s_lane,
+                  n_lb, n_db, n_nb, k0, k_step, nk, su_b, su_k, su_d, su_p, sd_b, sd_k, sd_d,
+                  sd_p, sb_b, sb_k, sb_n, sb_p, sg_b, sg_k, sg_d, sg_p, NB, TL, BD, COL, REV,
+                  HAS_D, HAS_BIAS, SOFTPLUS, HAS_START)

@@ -4,14 +4,16 @@ Why it is faster than mamba_ssm's one thread block per channel walking the whole
 sequence is cut into chunks that are walked side by side (a first pass finds each chunk's end
 state, a scan over the chunks gives every chunk its start state, a second pass emits y), and the
 four directions of SS2D read the feature map in their own order by index arithmetic and add their
-outputs into one y: the column directions walk the (H, W) map as given, forwards and backwards;
-the row directions walk one transposed copy of it (``_Part``) the same way, where the authors'
-path makes four flipped/transposed copies. The backward walks the same chunks backwards.
+outputs into one y: the column directions walk down the (H, W) map, the row directions across
+it, forwards and backwards, where the authors' path makes four flipped/transposed copies. The
+backward walks the same chunks backwards. The cross-scan works on pixel-major (channels-last)
+maps, the layout SS2D computes them in, so a line walk reads whole sectors in every direction.
 Kernels and vocabulary (family, group, chunk, lane): ``triton_kernels.py``.
 
 Imports without triton or CUDA; triton is imported on first use. On a CPU the kernels run only
 under Triton's interpreter (``TRITON_INTERPRET=1``), which the tests use at tiny sizes.
-Non-contiguous inputs are copied (the spatial plane must be contiguous).
+Inputs in another layout are copied into it: contiguous sequences for the plain scan,
+pixel-major maps for the cross-scan.
 """
 import contextlib
 import dataclasses
@@ -20,6 +22,9 @@ import os
 import torch
 
 __all__ = ['is_available', 'selective_scan', 'cross_selective_scan']
+
+# SS2D asks the backend for its preferred layout: the cross-scan walks pixel-major maps.
+prefers_channels_last = True
 
 _LOG2E = 1.4426950408889634
 
@@ -37,7 +42,7 @@ class _Config:
     row_warps: int = 4
     col_tl: int = 16
     col_nb: int = 16
-    col_bd: int = 8
+    col_bd: int = 16
     col_warps: int = 4
     bwd_row_tl: int = 16
     bwd_col_tl: int = 32
@@ -105,10 +110,10 @@ def _n_sm(device):
 class _Problem:
     """Sizes and strides (elements) of one call, in the kernels' terms.
 
-    ``u``/``y``/``dy`` are indexed (b, k, d), with k-stride 0 when the four directions share x
-    and add into one y (the cross-scan); ``delta`` (b, k, d); ``B``/``C`` (b, k, n), with
-    k-stride 0 when a launch is given one direction's slice. The spatial plane (H*W, or L) is
-    contiguous.
+    ``u``/``y``/``dy`` are indexed (b, k, d, pixel), with k-stride 0 when the four directions
+    share x and add into one y (the cross-scan); ``delta`` (b, k, d, pixel); ``B``/``C``
+    (b, k, n, pixel). Pixels of the (H, W) plane (or the L steps) lie in row-major order, one
+    pixel stride apart.
     """
     batch: int
     ch: int
@@ -122,23 +127,29 @@ class _Problem:
 
 @dataclasses.dataclass(frozen=True)
 class _Launch:
-    """One direction family walked one way, for ``nk`` groups k0, k0 + k_step, ..."""
+    """One direction family walked one way, for ``nk`` groups k0, k0 + k_step, ...
+
+    ``col``: a line walk (``COL``): down the map's columns, or across its rows when ``across``
+    (the row directions of the cross-scan).
+    """
     k0: int
     k_step: int
     nk: int
     col: bool
     rev: bool
+    across: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class _Walk:
     """Where one launch's chunks lie; shared by its forward and backward."""
     col: bool
-    ext_a: int      # steps along the scan axis: rows H*W (flat), columns H
+    ext_a: int      # steps along the scan axis: rows H*W (flat), lines H (or W across)
     chunk: int      # steps per chunk, a multiple of 4
-    n_lanes: int    # rows: chunks; columns: W
-    n_cs: int       # chunks per lane: rows 1; columns ceil(H / chunk)
-    stride: int     # plane offset of one step: columns W (rows: 1, unused)
+    n_lanes: int    # rows: chunks; lines: W (or H across)
+    n_cs: int       # chunks per lane: rows 1; lines ceil(ext_a / chunk)
+    s_row: int = 1  # pixels between two steps of a line walk: W (1 across)
+    s_lane: int = 1  # pixels between two lanes of a line walk: 1 (W across)
 
     @property
     def n_ct(self):
@@ -163,21 +174,24 @@ def _plan_walk(prob, launch, device):
     per_block = prob.batch * launch.nk * _cdiv(prob.state, nb) * _cdiv(prob.ch, bd)
     target = cfg.waves * _n_sm(device)
     if launch.col:
-        height, width = prob.height, prob.width
-        chunks = _cdiv(target, per_block * _cdiv(width, tl))
-        chunk = cfg.chunk or _round_up(_cdiv(height, chunks), 4)
-        return _Walk(True, height, chunk, width, _cdiv(height, chunk), width)
+        ext, lanes = prob.height, prob.width
+        s_row, s_lane = prob.width, 1
+        if launch.across:
+            ext, lanes, s_row, s_lane = lanes, ext, s_lane, s_row
+        chunks = _cdiv(target, per_block * _cdiv(lanes, tl))
+        chunk = cfg.chunk or _round_up(_cdiv(ext, chunks), 4)
+        return _Walk(True, ext, chunk, lanes, _cdiv(ext, chunk), s_row, s_lane)
     length = prob.height * prob.width
     chunks = _cdiv(target, per_block) * tl
     chunk = cfg.chunk or min(_round_up(_cdiv(length, chunks), 32), cfg.max_row_chunk)
-    return _Walk(False, length, chunk, _cdiv(length, chunk), 1, 1)
+    return _Walk(False, length, chunk, _cdiv(length, chunk), 1)
 
 
 def _walk_args(prob, launch, walk, tl, nb, bd):
     n_lb, n_db, n_nb = _cdiv(walk.n_lanes, tl), _cdiv(prob.ch, bd), _cdiv(prob.state, nb)
     items = prob.batch * launch.nk * walk.n_cs * n_lb * n_db * n_nb
     args = (prob.ch, prob.state, walk.ext_a, walk.chunk, walk.n_lanes, walk.n_cs, walk.n_ct,
-            walk.stride, n_lb, n_db, n_nb, launch.k0, launch.k_step, launch.nk)
+            walk.s_row, walk.s_lane, n_lb, n_db, n_nb, launch.k0, launch.k_step, launch.nk)
     return items, args
 
 
@@ -256,101 +270,20 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
         HAS_START=rin is not None, num_warps=cfg.bwd_warps)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Part:
-    """One problem and the launches that walk it.
-
-    The plain scan is one part, one launch over all groups (``directions`` None). The cross-scan
-    has two: the column directions (1, 3) on the feature map as given, and the row directions
-    (0, 2) on its transpose (``transposed``), where a row-major walk becomes a column walk. A
-    column walk loads TL neighbouring lanes per step (coalesced); walking the flat row-major
-    sequence in chunks makes every lane read its own cache line (measured on an H100: the row
-    walks took 2.7x the time of the column walks for the same work). Each launch of the
-    cross-scan walks one direction's slice of delta, B and C (k-stride 0 in ``_Problem``).
-    """
-    prob: _Problem
-    launches: tuple
-    directions: tuple = None
-    transposed: bool = False
-
-    @property
-    def slots(self):
-        """The part's directions (every other one) as a slice of the direction axis: a view,
-        where indexing with a list would copy the indices to the GPU and synchronise."""
-        return slice(self.directions[0], None, 2)
-
-
-def _transposed(t):
-    return t.transpose(-1, -2).contiguous()
-
-
-def _per_launch(part, tensors):
-    """Per launch, the (delta, B, C)-shaped ``tensors`` it walks: all of them for the plain scan,
-    direction k's slice, or slot i of the transposed part's two-direction copies."""
-    if part.directions is None:
-        return [tuple(tensors)]
-    index = range(len(part.directions)) if part.transposed else part.directions
-    return [tuple(t[:, i] for t in tensors) for i in index]
-
-
-def _operands(part, u, delta, B, C):
-    """The part's u and, per launch, its (delta, B, C)."""
-    if part.transposed:
-        u = _transposed(u)
-        delta, B, C = (_transposed(t[:, part.slots]) for t in (delta, B, C))
-    return u, _per_launch(part, (delta, B, C))
-
-
-class _Grads:
-    """fp32 gradient buffers, zeroed, that the backward kernels add into."""
-
-    def __init__(self, u, delta, a2, B, C, dsk, bias):
-        def zeros(t):
-            return None if t is None else torch.zeros(t.shape, device=t.device,
-                                                      dtype=torch.float32)
-
-        self.du, self.ddl, self.db, self.dc, self.da, self.ddsk, self.dbias = (
-            zeros(t) for t in (u, delta, B, C, a2, dsk, bias))
-
-    def buffers(self, part):
-        """(du, (ddelta, dB, dC)) the part's kernels add into: the shared buffers, or for the
-        transposed part new transposed ones, which ``gather`` adds back."""
-        shared = (self.ddl, self.db, self.dc)
-        if not part.transposed:
-            return self.du, shared
-        return (self.du.new_zeros(_swap(self.du.shape)),
-                tuple(t.new_zeros(_swap(t[:, part.slots].shape)) for t in shared))
-
-    def gather(self, part, du, per_direction):
-        if part.transposed:
-            self.du += du.transpose(-1, -2)
-            for full, buffer in zip((self.ddl, self.db, self.dc), per_direction):
-                full[:, part.slots] = buffer.transpose(-1, -2)
-
-
-def _swap(shape):
-    return (*shape[:-2], shape[-1], shape[-2])
-
-
 class _Scan(torch.autograd.Function):
     """Autograd of both entry points; ``cross`` selects the SS2D layout."""
 
     @staticmethod
     def forward(ctx, cross, u, delta, A, B, C, D, delta_bias, softplus):
-        parts = _plan(cross, u, delta, A, B)
+        prob, launches = _plan(cross, u, delta, A, B)
         a2, dsk, bias = _params(A, D, delta_bias)
-        y = torch.zeros(u.shape, device=u.device, dtype=torch.float32)
+        # y takes u's layout, so u's strides address both (the kernels add into y)
+        y = torch.zeros_like(u, dtype=torch.float32)
         walks, starts = [], []
-        for part in parts:
-            u_p, per_launch = _operands(part, u, delta, B, C)
-            y_p = y.new_zeros(u_p.shape) if part.transposed else y
-            for launch, (dl, bm, cm) in zip(part.launches, per_launch):
-                walk, start = _forward(part.prob, launch, u_p, dl, a2, bm, cm, dsk, bias,
-                                       softplus, y_p)
-                walks.append(walk)
-                starts.append(start)
-            if part.transposed:
-                y += y_p.transpose(-1, -2)
+        for launch in launches:
+            walk, start = _forward(prob, launch, u, delta, a2, B, C, dsk, bias, softplus, y)
+            walks.append(walk)
+            starts.append(start)
         ctx.softplus, ctx.cross, ctx.walks = softplus, cross, walks
         ctx.dtypes = (u.dtype, delta.dtype, A.dtype, B.dtype, C.dtype,
                       None if D is None else D.dtype,
@@ -362,51 +295,72 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         u, delta, a2, bm, cm, dsk, bias, *starts = ctx.saved_tensors
-        # the gradient buffers are contiguous and the kernels write them with the inputs'
-        # strides, so the inputs are made contiguous too (and the strides planned again)
-        dy, delta, bm, cm = (t.contiguous() for t in (dy, delta, bm, cm))
-        grads = _Grads(u, delta, a2, bm, cm, dsk, bias)
-        walks, starts = iter(ctx.walks), iter(starts)
-        for part in _plan(ctx.cross, u, delta, a2, bm):
-            u_p, per_launch = _operands(part, u, delta, bm, cm)
-            dy_p = _transposed(dy) if part.transposed else dy
-            du_p, buffers = grads.buffers(part)
-            for launch, operands, views in zip(part.launches, per_launch,
-                                               _per_launch(part, buffers)):
-                _backward(part.prob, launch, next(walks), next(starts), u_p, operands[0], a2,
-                          operands[1], operands[2], dsk, bias, ctx.softplus, dy_p,
-                          (du_p, *views, grads.da, grads.ddsk, grads.dbias))
-            grads.gather(part, du_p, buffers)
-        ordered = (grads.du, grads.ddl, grads.da, grads.db, grads.dc, grads.ddsk, grads.dbias)
+        # the kernels write each gradient with its input's strides: dense inputs (B and C may be
+        # slices of one projection) and dy in u's layout make zeros_like buffers fit
+        layout = _dense_pixel_major if ctx.cross else torch.Tensor.contiguous
+        delta, bm, cm = (layout(t) for t in (delta, bm, cm))
+        dy = _like(dy, u)
+        grads = [None if t is None else torch.zeros_like(t, dtype=torch.float32)
+                 for t in (u, delta, bm, cm, a2, dsk, bias)]
+        prob, launches = _plan(ctx.cross, u, delta, a2, bm)
+        for launch, walk, start in zip(launches, ctx.walks, starts):
+            _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, ctx.softplus,
+                      dy, grads)
+        du, ddl, db, dc, da, ddsk, dbias = grads
+        ordered = (du, ddl, da, db, dc, ddsk, dbias)
         return (None, *[None if g is None else g.to(t) for g, t in zip(ordered, ctx.dtypes)],
                 None)
 
 
 def _plan(cross, u, delta, A, B):
-    """The parts (``_Part``) of one call. The cross-scan's column part reads delta and B/C
-    with their own strides (C shares B's); the transposed part reads its contiguous copies."""
+    """The problem and launches of one call. The cross-scan walks each of its four directions
+    as lines of the map, reading delta, B and C of that direction in place: columns (1, 3) down
+    the map, rows (0, 2) across it; 2 and 3 backwards."""
     batch, groups, state = B.shape[0], B.shape[1], B.shape[2]
     ch = A.shape[0] // groups
     if not cross:
-        plane = u.shape[2]
-        prob = _Problem(batch, ch, state, 1, plane, su=(groups * ch * plane, ch * plane, plane),
-                        sd=(groups * ch * plane, ch * plane, plane),
-                        sb=(groups * state * plane, state * plane, plane))
-        return (_Part(prob, (_Launch(0, 1, groups, col=False, rev=False), )), )
+        def per_group(t):  # (b, K*D, L) -> strides (b, k, d, step)
+            return (t.stride(0), ch * t.stride(1), t.stride(1), t.stride(2))
+
+        prob = _Problem(batch, ch, state, 1, u.shape[2], su=per_group(u), sd=per_group(delta),
+                        sb=B.stride())
+        return prob, (_Launch(0, 1, groups, col=False, rev=False), )
     height, width = u.shape[2], u.shape[3]
-    plane = height * width
-    parts = []
-    for directions, transposed in (((1, 3), False), ((0, 2), True)):
-        if transposed:  # (b, 2, c, W, H) copies
-            rows, cols = width, height
-            sd, sb = (2 * ch * plane, 0, plane), (2 * state * plane, 0, plane)
-        else:
-            rows, cols = height, width
-            sd, sb = (delta.stride(0), 0, delta.stride(2)), (B.stride(0), 0, B.stride(2))
-        prob = _Problem(batch, ch, state, rows, cols, su=(ch * plane, 0, plane), sd=sd, sb=sb)
-        launches = tuple(_Launch(k, 1, 1, col=True, rev=k >= 2) for k in directions)
-        parts.append(_Part(prob, launches, directions, transposed))
-    return tuple(parts)
+    bt, dt, kt, pt = u.stride(0), u.stride(1), 0, u.stride(3)
+    prob = _Problem(batch, ch, state, height, width, su=(bt, kt, dt, pt),
+                    sd=_flat_plane(delta), sb=_flat_plane(B))
+    launches = tuple(_Launch(k, 1, 1, col=True, rev=k >= 2, across=k % 2 == 0)
+                     for k in range(4))
+    return prob, launches
+
+
+def _flat_plane(t):
+    """Strides (b, k, d, pixel) of a (b, k, d, H, W) map whose pixels lie row-major."""
+    return (t.stride(0), t.stride(1), t.stride(2), t.stride(4))
+
+
+def _pixel_major(t):
+    """``t`` (b, ..., c, H, W) laid out pixel-major: pixels row-major, the c values of a pixel
+    contiguous (channels-last). Copied only when it is not so already; a slice along c of a
+    pixel-major tensor is kept (SS2D's B and C are slices of one projection)."""
+    if t.stride(-2) == t.shape[-1] * t.stride(-1) and t.stride(-3) == 1 \
+            and t.stride(-1) >= t[0].numel() // (t.shape[-1] * t.shape[-2]):
+        return t
+    return _dense_pixel_major(t)
+
+
+def _dense_pixel_major(t):
+    """``t`` as a dense pixel-major tensor (a no-op when it is one)."""
+    order = (0, t.dim() - 2, t.dim() - 1, *range(1, t.dim() - 2))
+    back = [order.index(i) for i in range(t.dim())]
+    return t.permute(order).contiguous().permute(back)
+
+
+def _like(t, ref):
+    """``t`` with ``ref``'s strides (a copy only when they differ)."""
+    if t.stride() == ref.stride():
+        return t
+    return torch.empty_like(ref, dtype=t.dtype).copy_(t)
 
 
 def _params(A, D, delta_bias):
@@ -435,19 +389,6 @@ def _expect(name, t, shape):
 
 def _contig(*tensors):
     return [None if t is None else t.contiguous() for t in tensors]
-
-
-def _with_planes(delta, B, C):
-    """delta, B, C with contiguous (H, W) planes, copied only where needed: the kernels take
-    any batch/direction/channel strides (SS2D's B and C are slices of one projection), but B
-    and C must share theirs."""
-    def planar(t):
-        return t if t.stride(-1) == 1 and t.stride(-2) == t.shape[-1] else t.contiguous()
-
-    delta, B, C = planar(delta), planar(B), planar(C)
-    if B.stride() != C.stride():
-        B, C = B.contiguous(), C.contiguous()
-    return delta, B, C
 
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
@@ -485,6 +426,8 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
     _expect('D', D, (4 * ch, ))
     _expect('delta_bias', delta_bias, (4 * ch, ))
     _check_device(x, delta, A, B, C, D, delta_bias)
-    x = x.contiguous()
-    delta, B, C = _with_planes(delta, B, C)
+    x = _dense_pixel_major(x)
+    delta, B, C = (_pixel_major(t) for t in (delta, B, C))
+    if B.stride() != C.stride():
+        B, C = _dense_pixel_major(B), _dense_pixel_major(C)
     return _Scan.apply(True, x, delta, A, B, C, D, delta_bias, bool(delta_softplus))

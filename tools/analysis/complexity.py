@@ -14,6 +14,8 @@ Counting conventions (printed with the numbers):
   L = H*W at that level:  scan MACs = 3 * B * K * D * N * L  (the state update
   h = exp(delta A) h + (delta u) B is two multiply-adds per state element, the output
   y = sum_n C h one more). The B * K * D * N * L exponentials are reported beside it, not added.
+* The channel attention of IFA/IGAB is counted per head, as the authors compute it (ours runs
+  all heads in two GEMMs with a full C x C Gram: more MACs, fewer kernels; same result).
 * FLOPs = 2 x MACs. "G" below is 1e9; the authors divide by 2^30, printed separately.
 """
 import argparse
@@ -21,11 +23,14 @@ from types import SimpleNamespace
 from unittest import mock
 
 import torch
+import torch.nn.functional as F
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.analysis.print_helper import complexity_stats_table
 from mmengine.config import Config, DictAction
 
 from retinexmamba_mm.models import RetinexMamba
+from retinexmamba_mm.models.layers import ifa as ifa_module
+from retinexmamba_mm.models.layers import igab as igab_module
 from retinexmamba_mm.models.layers import ss2d as ss2d_module
 
 LOL_GENERATOR = dict(in_channels=3, out_channels=3, n_feat=40, stage=1, num_blocks=(1, 2, 2),
@@ -52,6 +57,14 @@ def _stand_in(x, delta, A, B, C, D, delta_bias, delta_softplus=True, backend='au
     return _ScanStandIn.apply(x, delta, A, B, C)
 
 
+def _per_head_attention(q, k, v, temperature, num_heads):
+    """``channel_attention`` head by head, the authors' way, for the count."""
+    b, length, c = q.shape
+    q, k, v = (t.reshape(b, length, num_heads, -1).permute(0, 2, 3, 1) for t in (q, k, v))
+    attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1) * temperature
+    return (attn.softmax(dim=-1) @ v).permute(0, 3, 1, 2).reshape(b, length, c)
+
+
 def analyse(model, shape, per_module=False):
     """Counts for one (1, C, H, W) input: params, MACs by operator kind, the per-module table."""
     image = torch.rand(1, model.stages[0].restorer.embedding.in_channels, *shape)
@@ -59,6 +72,8 @@ def analyse(model, shape, per_module=False):
     layout = SimpleNamespace(prefers_channels_last=False)
     with mock.patch.object(ss2d_module, 'cross_selective_scan', _stand_in), \
             mock.patch.object(ss2d_module, 'resolve_backend', lambda *a: layout), \
+            mock.patch.object(ifa_module, 'channel_attention', _per_head_attention), \
+            mock.patch.object(igab_module, 'channel_attention', _per_head_attention), \
             torch.no_grad():
         analyzer = FlopAnalyzer(model.eval(), (image, ))
         analyzer.set_op_handle('prim::PythonOp._ScanStandIn', _scan_macs)

@@ -45,7 +45,9 @@ class RetinexMamba(nn.Module):
     """RetinexMamba low-light enhancement network.
 
     ``forward(x)`` returns the enhanced image, the size of x: sides that are not multiples of 4
-    are reflect-padded right/bottom and cropped back (as the authors' test script does).
+    are reflect-padded right/bottom and cropped back (as the authors' test script does). The
+    restorers work in channels-last memory (converting their inputs once); the estimators and
+    the outputs keep the memory layout of x.
 
     The paper's LOL models use the defaults (4,589,001 parameters). Variants, selected by
     constructor arguments (used by the ablation configs):

@@ -2,6 +2,8 @@
 
 Mean and biased variance over the channel axis at every pixel, eps 1e-5 inside the square root,
 then a per-channel scale and bias: exactly ``nn.LayerNorm`` applied to the channels-last view.
+That view is contiguous for maps in channels-last memory (the layout the restorer keeps), so
+nothing is copied; an NCHW-contiguous map is copied by ``F.layer_norm``.
 """
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,7 @@ from torch import nn
 
 
 class ChannelLayerNorm(nn.Module):
-    """LayerNorm over dim 1 of a (B, C, H, W) tensor.
+    """LayerNorm over dim 1 of a (B, C, H, W) tensor; returns channels-last memory.
 
     Args:
         channels (int): Number of channels C.

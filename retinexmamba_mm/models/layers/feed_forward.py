@@ -1,7 +1,8 @@
 """Architecture: the FFN after SS2D in the paper's IFSSM block (and in Retinexformer's IGAB).
 
 1x1 conv C -> 4C, GELU, depthwise 3x3, GELU, 1x1 conv 4C -> C, all without bias. Takes and
-returns channels-last tensors, the layout the block keeps between SS2D and the FFN.
+returns channels-last tensors, the layout the block keeps between SS2D and the FFN; their NCHW
+permutes are channels-last memory, which the convs take (NHWC) without copies.
 """
 import torch.nn.functional as F
 from torch import nn

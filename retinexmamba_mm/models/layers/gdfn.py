@@ -1,6 +1,8 @@
 """Architecture: the gated-dconv feed-forward network (GDFN, from Restormer) inside the paper's IFA.
 
 1x1 conv to two hidden branches, a depthwise 3x3 conv, ``gelu(x1) * x2``, 1x1 conv back.
+Keeps channels-last memory: the two branches are channel slices, and their product is
+channels-last again.
 """
 import torch.nn.functional as F
 from torch import nn

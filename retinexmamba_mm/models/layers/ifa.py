@@ -7,6 +7,9 @@ model, kept on purpose (the released weights depend on them):
 * ONE LayerNorm (``norm``) normalises both the features and the projected illumination feature;
 * the attention residual is added to the *normalised* features;
 * the query's 3x3 conv is a full conv (the authors name it ``q_dwconv``; it has no groups).
+
+Every layer here keeps channels-last memory: given channels-last inputs, nothing is copied
+into another layout (the attention reads its tokens as (B, H*W, C) views).
 """
 import torch
 import torch.nn.functional as F
@@ -19,9 +22,9 @@ from .gdfn import GDFN
 class IlluminationCrossAttention(nn.Module):
     """Multi-head channel attention: queries from the illumination feature, keys/values from x.
 
-    Per head, q and k are L2-normalised along the spatial axis and
-    ``softmax(q k^T * temperature)`` is a (C/heads x C/heads) map applied to v
-    (``cosine_gram``).
+    A head is a block of C/heads consecutive channels. Per head, q and k are L2-normalised
+    along the spatial axis and ``softmax(q k^T * temperature)`` is a (C/heads x C/heads) map
+    applied to v (``channel_attention``).
 
     Args:
         channels (int): Channels C (split evenly into the heads).
@@ -45,34 +48,66 @@ class IlluminationCrossAttention(nn.Module):
         b, c, h, w = x.shape
         k, v = self.kv_dwconv(self.to_kv(x)).chunk(2, dim=1)
         q = self.q_conv(self.to_q(illu))
-        q, k, v = (t.reshape(b, self.num_heads, c // self.num_heads, h * w) for t in (q, k, v))
-        attn = (cosine_gram(q, k) * self.temperature).softmax(dim=-1)
-        return self.proj_out((attn @ v).reshape(b, c, h, w))
+        out = channel_attention(*(tokens(t) for t in (q, k, v)), self.temperature,
+                                self.num_heads)
+        return self.proj_out(out.view(b, h, w, c).permute(0, 3, 1, 2))
+
+
+def tokens(t):
+    """(B, C, H, W) -> (B, H*W, C): a view when t is channels-last memory, or a channel slice
+    of such a tensor (its pixel stride is then wider than C, which GEMMs take as it is)."""
+    return t.permute(0, 2, 3, 1).flatten(1, 2)
+
+
+def channel_attention(q, k, v, temperature, num_heads):
+    """Per head: ``softmax(normalize(q) normalize(k)^T * temperature) @ v`` on (B, L, C) tokens.
+
+    Heads are blocks of C/heads channels, normalised along L; ``temperature`` is (heads, 1, 1).
+    All heads share two GEMMs instead of a per-head reshape of the tokens (a copy, as the
+    heads' channels are not a separate axis of channels-last memory): the full (C x C) cosine
+    Gram, of which only the diagonal blocks are kept, and one (L x C) @ (C x C) product with
+    the block-diagonal attention. The extra FLOPs (a factor of heads, on small GEMMs) are
+    negligible. Returns (B, L, C), contiguous.
+    """
+    b, _, c = q.shape
+    width = c // num_heads
+    cos = cosine_gram(q, k).reshape(b, num_heads, width, num_heads, width)
+    blocks = cos.diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)          # (B, heads, w, w)
+    attn = (blocks * temperature).softmax(dim=-1)
+    eye = torch.eye(num_heads, dtype=attn.dtype, device=attn.device)
+    block_diagonal = (attn[:, :, :, None, :] * eye[:, None, :, None]).reshape(b, c, c)
+    return v @ block_diagonal.transpose(1, 2)
 
 
 def cosine_gram(q, k, piece=2048):
-    """``normalize(q) @ normalize(k)^T`` over the last (spatial) axis, F.normalize's eps included.
+    """``normalize(q)^T @ normalize(k)`` of (B, L, C) tokens over L, F.normalize's eps included.
 
-    The product is (c x L) @ (L x c) with c = 40 and L up to H*W: a GEMM with a tiny output and
-    a huge reduction, which cuBLAS runs on a handful of thread blocks (1.4 ms per call at
-    400x600 on an H100). Summing the products of ``piece``-long slices (batched) spreads it over
-    the GPU; the norms divide the small (c x c) result instead of two full normalised copies.
+    The product is (C x L) @ (L x C) with C = 40..160 and L up to H*W: a GEMM with a tiny
+    output and a huge reduction, which cuBLAS runs on a handful of thread blocks (1.4 ms per
+    call at 400x600 on an H100). Summing the products of ``piece``-long slices (batched)
+    spreads it over the GPU; the norms divide the small (C x C) result instead of two full
+    normalised copies.
     """
-    q_norm, k_norm = (t.norm(dim=-1).clamp_min(1e-12) for t in (q, k))
-    scale = q_norm[..., :, None] * k_norm[..., None, :]
-    length = q.shape[-1]
+    q_norm, k_norm = (t.norm(dim=1).clamp_min(1e-12) for t in (q, k))
+    return _gram(q, k, piece) / (q_norm[:, :, None] * k_norm[:, None, :])
+
+
+def _gram(q, k, piece):
+    """``q^T @ k`` summed over ``piece``-long slices of L; the slices are views of the tokens."""
+    length = q.shape[1]
     pieces = length // piece
     if pieces < 2:
-        return q @ k.transpose(-2, -1) / scale
+        return q.transpose(1, 2) @ k
     whole = pieces * piece
-
-    def sliced(t):  # (..., c, whole) -> (..., pieces, c, piece)
-        return t[..., :whole].unflatten(-1, (pieces, piece)).transpose(-3, -2)
-
-    gram = (sliced(q) @ sliced(k).transpose(-2, -1)).sum(-3)
+    if whole < length and q.shape[0] > 1:
+        # the (sample, slice) pairs then have no common stride, and folding them into one
+        # GEMM batch axis would copy the tokens: one sample at a time instead
+        return torch.cat([_gram(q1, k1, piece) for q1, k1 in zip(q.split(1), k.split(1))])
+    q_pieces, k_pieces = (t[:, :whole].unflatten(1, (pieces, piece)) for t in (q, k))
+    gram = (q_pieces.transpose(-2, -1) @ k_pieces).sum(1)
     if whole < length:
-        gram = gram + q[..., whole:] @ k[..., whole:].transpose(-2, -1)
-    return gram / scale
+        gram = gram + q[:, whole:].transpose(1, 2) @ k[:, whole:]
+    return gram
 
 
 class IFA(nn.Module):

@@ -5,6 +5,8 @@
     x = FFN(LayerNorm(x)) + x    (pre-norm FFN; channels-last between SS2D and the FFN)
 
 The ablation switches remove IFA (SS2D sees x) or SS2D (replaced by identity: x = IFA(x) + x).
+Maps come and go in channels-last memory (the restorer's layout), so the permutes between
+(B, C, H, W) and (B, H, W, C) are views and every sum adds tensors of one layout.
 """
 from torch import nn
 

@@ -6,13 +6,14 @@
 IG-MSA is multi-head channel self-attention whose values are multiplied by the illumination
 feature, plus a depthwise-conv positional branch on the (unguided) values. Heads: width // n_feat,
 each of n_feat channels. Used by ``RetinexMamba(block_type='igab')`` so the baseline trains from
-the same code, estimator and U-shape.
+the same code, estimator and U-shape. The attention is IFA's ``channel_attention`` (all heads in
+shared GEMMs on the (B, H*W, C) tokens), so channels-last maps are read without copies.
 """
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .feed_forward import FeedForward
+from .ifa import channel_attention
 
 
 class IGMSA(nn.Module):
@@ -45,16 +46,11 @@ class IGMSA(nn.Module):
         b, h, w, c = x.shape
         x = x.reshape(b, h * w, c)
         v_in = self.to_v(x)
-
-        def heads(t):  # (b, hw, c) -> (b, heads, c / heads, hw)
-            return t.reshape(b, h * w, self.num_heads, -1).permute(0, 2, 3, 1)
-
-        q = F.normalize(heads(self.to_q(x)), dim=-1)
-        k = F.normalize(heads(self.to_k(x)), dim=-1)
-        v = heads(v_in * illu.reshape(b, h * w, c))
-        attn = (k @ q.transpose(-2, -1) * self.rescale).softmax(dim=-1)
-        out = self.proj((attn @ v).permute(0, 3, 1, 2).reshape(b, h * w, c)).view(b, h, w, c)
-        pos = self.pos_emb(v_in.reshape(b, h, w, c).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        # Retinexformer's attention map is K^T Q: the keys take the queries' place
+        out = channel_attention(self.to_k(x), self.to_q(x), v_in * illu.reshape(b, h * w, c),
+                                self.rescale, self.num_heads)
+        out = self.proj(out).view(b, h, w, c)
+        pos = self.pos_emb(v_in.view(b, h, w, c).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return out + pos
 
 

@@ -11,7 +11,8 @@ from torch import nn
 class IlluminationEstimator(nn.Module):
     """1x1 conv -> 5x5 conv in 4 groups -> 1x1 conv.
 
-    The 5x5 conv is grouped (groups=4), not depthwise, as in the authors' code.
+    The 5x5 conv is grouped (groups=4), not depthwise, as in the authors' code. The outputs
+    keep the image's memory layout (NCHW or channels-last).
 
     Args:
         channels (int): Width of the illumination feature (n_feat).
@@ -28,6 +29,9 @@ class IlluminationEstimator(nn.Module):
 
     def forward(self, img):
         """Returns ``(illu_fea, illumination_map)``."""
-        prior = img.mean(dim=1, keepdim=True)
+        # the mean over the (B, H, W, C) view is channels-last-strided, so torch.cat keeps a
+        # channels-last img channels-last (a keepdim mean over dim 1 is NCHW-strided whatever
+        # img's layout, and cat falls back to NCHW on mixed layouts)
+        prior = img.permute(0, 2, 3, 1).mean(dim=-1, keepdim=True).permute(0, 3, 1, 2)
         illu_fea = self.grouped_conv(self.proj_in(torch.cat([img, prior], dim=1)))
         return illu_fea, self.proj_out(illu_fea)

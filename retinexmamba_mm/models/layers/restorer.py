@@ -14,6 +14,10 @@ d_state * 4, decoder level 0: d_state * 2 -- the decoder's doubled d_state is th
 
 Init: Linear weights trunc-normal (std 0.02), Linear biases 0, LayerNorms 1/0; convs keep
 PyTorch's defaults; SS2D's scan parameters keep their own init.
+
+Memory layout: channels-last throughout. The embedding output and ``illu_fea`` are converted
+once; convs then run NHWC and return channels-last maps, and the blocks' (B, H, W, C) views are
+free. The output takes the layout of the input image.
 """
 import torch
 from torch import nn
@@ -90,7 +94,9 @@ class Restorer(nn.Module):
         self.apply(_init_linear_and_norm)
 
     def forward(self, x, illu_fea):
-        fea = self.embedding(x)
+        # channels-last memory from here on (see the module docstring)
+        fea = self.embedding(x).contiguous(memory_format=torch.channels_last)
+        illu_fea = illu_fea.contiguous(memory_format=torch.channels_last)
         skips = []
         for level in self.encoders:
             fea = level['blocks'](fea, illu_fea)
@@ -99,9 +105,10 @@ class Restorer(nn.Module):
             illu_fea = level['down_illu'](illu_fea)
         fea = self.bottleneck(fea, illu_fea)
         for level, (skip, illu_fea) in zip(reversed(self.decoders), reversed(skips)):
+            # channels-last, as both parts are (torch.cat falls back to NCHW on mixed layouts)
             fea = level['fuse'](torch.cat([level['up'](fea), skip], dim=1))
             fea = level['blocks'](fea, illu_fea)
-        return self.mapping(fea) + x
+        return x + self.mapping(fea)  # x first: the sum takes the layout of the input image
 
 
 @torch.no_grad()

@@ -75,11 +75,15 @@ def reference_ig_msa(m, x, illu, heads):
     return out.view(b, h, w, c) + pos.permute(0, 2, 3, 1)
 
 
-def test_igab_block_matches_reference():
+@pytest.mark.parametrize('heads,size', [
+    (1, (3, 5)),
+    (2, (3, 5)),
+    (4, (64, 67)),   # 4288 pixels: two 2048-pixel slices and a remainder, per sample
+])
+def test_igab_block_matches_reference(heads, size):
     torch.manual_seed(0)
-    m = randomised(IGABBlock(8, dim_head=4, num_heads=2))
-    x, illu = torch.randn(2, 8, 3, 5, dtype=torch.float64), torch.randn(2, 8, 3, 5,
-                                                                        dtype=torch.float64)
-    h = channels_last(x) + reference_ig_msa(m.msa, channels_last(x), channels_last(illu), 2)
+    m = randomised(IGABBlock(8, dim_head=8 // heads, num_heads=heads))
+    x, illu = (torch.randn(2, 8, *size, dtype=torch.float64) for _ in range(2))
+    h = channels_last(x) + reference_ig_msa(m.msa, channels_last(x), channels_last(illu), heads)
     h = m.ffn(F.layer_norm(h, (8, ), m.ffn_norm.weight, m.ffn_norm.bias)) + h
     torch.testing.assert_close(m(x, illu), h.permute(0, 3, 1, 2))

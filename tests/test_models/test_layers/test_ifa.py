@@ -51,22 +51,31 @@ def randomised(module):
     return module
 
 
-def test_ifa_matches_reference():
+@pytest.mark.parametrize('heads,size', [
+    (1, (5, 6)),
+    (2, (64, 67)),   # 4288 pixels: two 2048-pixel slices and a remainder, per sample
+    (4, (3, 7)),
+])
+def test_ifa_matches_reference(heads, size):
     torch.manual_seed(0)
-    m = randomised(IFA(16, num_heads=2)).double()
-    x, illu = torch.randn(2, 16, 5, 6, dtype=torch.float64), torch.randn(2, 16, 5, 6,
-                                                                         dtype=torch.float64)
-    torch.testing.assert_close(m(x, illu), reference_ifa(m, x, illu, heads=2))
+    m = randomised(IFA(16, num_heads=heads)).double()
+    x, illu = (torch.randn(2, 16, *size, dtype=torch.float64) for _ in range(2))
+    expected = reference_ifa(m, x, illu, heads)
+    torch.testing.assert_close(m(x, illu), expected)
+    channels_last = (t.contiguous(memory_format=torch.channels_last) for t in (x, illu))
+    torch.testing.assert_close(m(*channels_last), expected)
 
 
-@pytest.mark.parametrize('length', [30, 2048 * 3, 2048 * 3 + 77])
-def test_cosine_gram_matches_normalize_then_matmul(length):
-    """Sliced sums over the spatial axis (whole pieces, and a remainder) and an all-zero row
-    (F.normalize's eps keeps it at zero instead of NaN)."""
+@pytest.mark.parametrize('batch,length', [(2, 30), (1, 2048 * 3), (2, 2048 * 3),
+                                          (1, 2048 * 3 + 77), (2, 2048 * 3 + 77)])
+def test_cosine_gram_matches_normalize_then_matmul(batch, length):
+    """(B, L, C) tokens, k a channel slice as in IFA (pixel stride 2C); sliced sums over L
+    (whole pieces, a remainder, one sample at a time) and an all-zero channel (F.normalize's
+    eps keeps it at zero instead of NaN)."""
     torch.manual_seed(0)
-    q, k = torch.randn(2, 3, 5, length), torch.randn(2, 3, 5, length)
-    q[0, 0, 0] = 0
-    ref = F.normalize(q.double(), dim=-1) @ F.normalize(k.double(), dim=-1).transpose(-2, -1)
+    q, k = torch.randn(batch, length, 5), torch.randn(batch, length, 10)[..., 5:]
+    q[0, :, 0] = 0
+    ref = (F.normalize(q.double(), dim=1).transpose(1, 2) @ F.normalize(k.double(), dim=1))
     out = cosine_gram(q, k, piece=2048)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-6)

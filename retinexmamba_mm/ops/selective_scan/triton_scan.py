@@ -33,8 +33,9 @@ _LOG2E = 1.4426950408889634
 class _Config:
     """Block sizes of the walks (see triton_kernels.py); tuned on an H100 (tools/gpu/).
 
-    A program walks BD channels x NB states x TL lanes. Rows: lanes are chunks of the flat
-    sequence; columns: lanes are neighbouring columns (TL * 4 bytes per coalesced row load).
+    A program walks BD channels x NB states x TL lanes. Rows (plain scan): lanes are chunks of
+    the flat sequence; lines (cross-scan): lanes are neighbouring lines of a pixel-major map,
+    and a lane reads the BD channels (BD * 4 bytes) or NB states of one pixel per step.
     """
     row_tl: int = 16
     row_nb: int = 16

@@ -10,9 +10,10 @@ from .ifa import IFA, IlluminationCrossAttention
 from .ifssm import IFSSMBlock
 from .igab import IGMSA, IGABBlock
 from .illumination_estimator import IlluminationEstimator
+from .layer_norm import LayerNorm
 from .restorer import BlockStack, Restorer
 from .ss2d import SS2D
 
 __all__ = ['ChannelLayerNorm', 'FeedForward', 'GDFN', 'IFA', 'IlluminationCrossAttention',
-           'IFSSMBlock', 'IGABBlock', 'IGMSA', 'IlluminationEstimator', 'BlockStack', 'Restorer',
-           'SS2D']
+           'IFSSMBlock', 'IGABBlock', 'IGMSA', 'IlluminationEstimator', 'LayerNorm', 'BlockStack',
+           'Restorer', 'SS2D']

@@ -3,11 +3,13 @@
 Mean and biased variance over the channel axis at every pixel, eps 1e-5 inside the square root,
 then a per-channel scale and bias: exactly ``nn.LayerNorm`` applied to the channels-last view.
 That view is contiguous for maps in channels-last memory (the layout the restorer keeps), so
-nothing is copied; an NCHW-contiguous map is copied by ``F.layer_norm``.
+nothing is copied; an NCHW-contiguous map is copied. Computed by ``ops.layer_norm`` (a fused
+kernel on CUDA).
 """
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ...ops.layer_norm import layer_norm
 
 
 class ChannelLayerNorm(nn.Module):
@@ -25,6 +27,5 @@ class ChannelLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
-        x = F.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias,
-                         self.eps)
-        return x.permute(0, 3, 1, 2)
+        return layer_norm(x.permute(0, 2, 3, 1), self.weight, self.bias, self.eps).permute(
+            0, 3, 1, 2)

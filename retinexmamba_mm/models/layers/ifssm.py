@@ -12,6 +12,7 @@ from torch import nn
 
 from .feed_forward import FeedForward
 from .ifa import IFA
+from .layer_norm import LayerNorm
 from .ss2d import SS2D
 
 
@@ -35,7 +36,7 @@ class IFSSMBlock(nn.Module):
                              'use_ss2d=False leaves no token mixer)')
         self.ifa = IFA(channels, num_heads) if use_ifa else None
         self.ss2d = SS2D(channels, d_state, scan_backend=scan_backend) if use_ss2d else None
-        self.ffn_norm = nn.LayerNorm(channels)
+        self.ffn_norm = LayerNorm(channels)
         self.ffn = FeedForward(channels)
 
     def forward(self, x, illu_fea):

@@ -14,6 +14,7 @@ from torch import nn
 
 from .feed_forward import FeedForward
 from .ifa import channel_attention
+from .layer_norm import LayerNorm
 
 
 class IGMSA(nn.Module):
@@ -66,7 +67,7 @@ class IGABBlock(nn.Module):
     def __init__(self, channels, dim_head, num_heads):
         super().__init__()
         self.msa = IGMSA(channels, dim_head, num_heads)
-        self.ffn_norm = nn.LayerNorm(channels)
+        self.ffn_norm = LayerNorm(channels)
         self.ffn = FeedForward(channels)
 
     def forward(self, x, illu_fea):

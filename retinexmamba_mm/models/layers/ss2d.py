@@ -18,6 +18,7 @@ from torch import nn
 
 from ...ops import cross_selective_scan
 from ...ops.selective_scan import BACKENDS, needs_grad, resolve_backend
+from .layer_norm import LayerNorm
 
 NUM_DIRECTIONS = 4
 
@@ -60,7 +61,7 @@ class SS2D(nn.Module):
         self.dt_projs_bias = nn.Parameter(torch.empty(k, inner))
         self.A_logs = nn.Parameter(torch.empty(k * inner, d_state))
         self.Ds = nn.Parameter(torch.empty(k * inner))
-        self.out_norm = nn.LayerNorm(inner)
+        self.out_norm = LayerNorm(inner)
         self.out_proj = nn.Linear(inner, channels, bias=False)
         self._init_scan_parameters(dt_min, dt_max, dt_init_floor)
 

@@ -15,8 +15,8 @@ __all__ = ['BACKENDS', 'BackendUnavailable', 'available_backends', 'needs_grad',
 
 # Name -> module inside this package. 'auto' tries the CUDA backends in these orders, fastest
 # first as measured by tools/analysis/benchmark.py on an H100 (README, Benchmarks): for
-# inference (no gradients) triton's forward wins (400x600: 53.6 vs 73.5 ms for the whole model);
-# for training mamba_ssm's backward wins (step 134 vs 194 ms); both beat the torch backend.
+# inference (no gradients) triton's forward wins (400x600: 40.1 vs 68.4 ms for the whole model);
+# for training mamba_ssm's backward wins (step 141.5 vs 171.8 ms); both beat the torch backend.
 BACKENDS = {'torch': 'torch_scan', 'mamba_ssm': 'mamba_ssm_scan', 'triton': 'triton_scan'}
 _CUDA_PREFERENCE = {False: ('triton', 'mamba_ssm', 'torch'),   # inference
                     True: ('mamba_ssm', 'triton', 'torch')}    # training

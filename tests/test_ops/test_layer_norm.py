@@ -62,6 +62,19 @@ def test_triton_kernels_interpreter(shape):
     check(triton_layer_norm.layer_norm, shape)
 
 
+def test_environment_chooses_when_no_backend_is_given(monkeypatch):
+    x, w, b = torch.randn(3, 8), torch.randn(8), torch.randn(8)
+    monkeypatch.setenv('RETINEXMAMBA_LAYER_NORM', 'torch')
+    torch.testing.assert_close(layer_norm(x, w, b), reference(x, w, b, 1e-5))
+    monkeypatch.setenv('RETINEXMAMBA_LAYER_NORM', 'fused')
+    with pytest.raises(ValueError, match='RETINEXMAMBA_LAYER_NORM'):
+        layer_norm(x, w, b)
+    if not HAS_CUDA:
+        monkeypatch.setenv('RETINEXMAMBA_LAYER_NORM', 'triton')
+        with pytest.raises(BackendUnavailable):
+            layer_norm(x, w, b)
+
+
 def test_auto_is_torch_on_cpu_and_triton_needs_cuda():
     assert resolve_layer_norm_backend('auto', torch.device('cpu')) == 'torch'
     with pytest.raises(BackendUnavailable, match='needs CUDA tensors and triton'):

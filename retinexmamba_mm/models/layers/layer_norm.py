@@ -9,7 +9,8 @@ from ...ops.layer_norm import layer_norm
 
 
 class LayerNorm(nn.LayerNorm):
-    """``nn.LayerNorm(channels)`` whose forward dispatches to ``ops.layer_norm`` ('auto')."""
+    """``nn.LayerNorm(channels)`` whose forward dispatches to ``ops.layer_norm`` (its backend
+    from ``$RETINEXMAMBA_LAYER_NORM``, default auto)."""
 
     def forward(self, x):
         return layer_norm(x, self.weight, self.bias, self.eps)

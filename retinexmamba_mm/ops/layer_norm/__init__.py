@@ -8,9 +8,12 @@ PyTorch's CUDA kernel gives each row its own thread block and moves ~0.5 TB/s th
 * ``triton``: a block of rows per program, forward and backward (CUDA).
 
 ``auto`` picks triton for CUDA tensors when it is installed, torch otherwise, and logs its choice
-once. Asking for triton where it cannot run raises ``BackendUnavailable``.
+once. Asking for triton where it cannot run raises ``BackendUnavailable``. The model's layers
+call it with ``backend=None``: the environment variable ``RETINEXMAMBA_LAYER_NORM`` (auto, torch
+or triton; default auto) chooses, e.g. ``torch`` for a pure-PyTorch reference run on a GPU.
 """
-import torch
+import os
+
 import torch.nn.functional as F
 
 from ...utils import log_once
@@ -19,8 +22,16 @@ from ..selective_scan import BackendUnavailable
 BACKENDS = ('torch', 'triton')
 
 
-def layer_norm(x, weight, bias, eps=1e-5, backend='auto'):
-    """Normalise ``x`` over its last axis, then scale by ``weight`` and shift by ``bias``."""
+ENV_VAR = 'RETINEXMAMBA_LAYER_NORM'
+
+
+def layer_norm(x, weight, bias, eps=1e-5, backend=None):
+    """Normalise ``x`` over its last axis, then scale by ``weight`` and shift by ``bias``.
+
+    ``backend``: 'auto', 'torch', 'triton', or None for ``$RETINEXMAMBA_LAYER_NORM`` (or auto).
+    """
+    if backend is None:
+        backend = os.environ.get(ENV_VAR, 'auto')
     name = resolve_layer_norm_backend(backend, x.device)
     if name == 'torch':
         return F.layer_norm(x, weight.shape, weight, bias, eps)
@@ -31,8 +42,8 @@ def layer_norm(x, weight, bias, eps=1e-5, backend='auto'):
 def resolve_layer_norm_backend(backend, device):
     """The backend name that runs for ``backend`` ('auto' or a name) on ``device``."""
     if backend not in ('auto', *BACKENDS):
-        raise ValueError(f'unknown layer-norm backend {backend!r}; choose one of '
-                         f"{['auto', *BACKENDS]}")
+        raise ValueError(f'unknown layer-norm backend {backend!r} (argument or ${ENV_VAR}); '
+                         f"choose one of {['auto', *BACKENDS]}")
     usable = device.type == 'cuda' and _triton_installed()
     if backend == 'triton' and not usable:
         raise BackendUnavailable(
@@ -53,4 +64,4 @@ def _triton_installed():
     return True
 
 
-__all__ = ['BACKENDS', 'layer_norm', 'resolve_layer_norm_backend']
+__all__ = ['BACKENDS', 'ENV_VAR', 'layer_norm', 'resolve_layer_norm_backend']

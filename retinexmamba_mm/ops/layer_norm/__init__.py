@@ -17,11 +17,9 @@ import os
 import torch.nn.functional as F
 
 from ...utils import log_once
-from ..selective_scan import BackendUnavailable
+from ..selective_scan import BackendUnavailable, triton_scan
 
 BACKENDS = ('torch', 'triton')
-
-
 ENV_VAR = 'RETINEXMAMBA_LAYER_NORM'
 
 
@@ -44,24 +42,15 @@ def resolve_layer_norm_backend(backend, device):
     if backend not in ('auto', *BACKENDS):
         raise ValueError(f'unknown layer-norm backend {backend!r} (argument or ${ENV_VAR}); '
                          f"choose one of {['auto', *BACKENDS]}")
-    usable = device.type == 'cuda' and _triton_installed()
+    usable = device.type == 'cuda' and triton_scan.is_available()   # triton imports, CUDA
     if backend == 'triton' and not usable:
         raise BackendUnavailable(
             'layer-norm backend "triton" is unavailable: it needs CUDA tensors and triton '
-            f'(pip install triton); got {device} tensors, triton installed: '
-            f'{_triton_installed()}. Use backend="torch" or "auto".')
+            f'(pip install triton); got {device} tensors. Use backend="torch" or "auto".')
     name = backend if backend != 'auto' else ('triton' if usable else 'torch')
     log_once(('layer_norm', name, device.type),
              f'layer norm: backend "{name}" for {device.type} tensors (backend="{backend}")')
     return name
-
-
-def _triton_installed():
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 __all__ = ['BACKENDS', 'ENV_VAR', 'layer_norm', 'resolve_layer_norm_backend']

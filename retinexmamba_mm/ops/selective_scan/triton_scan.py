@@ -327,8 +327,8 @@ def _plan(cross, u, delta, A, B):
                         sb=B.stride())
         return prob, (_Launch(0, 1, groups, col=False, rev=False), )
     height, width = u.shape[2], u.shape[3]
-    bt, dt, kt, pt = u.stride(0), u.stride(1), 0, u.stride(3)
-    prob = _Problem(batch, ch, state, height, width, su=(bt, kt, dt, pt),
+    # u (and y, dy) has no direction axis: k-stride 0
+    prob = _Problem(batch, ch, state, height, width, su=(u.stride(0), 0, u.stride(1), u.stride(3)),
                     sd=_flat_plane(delta), sb=_flat_plane(B))
     launches = tuple(_Launch(k, 1, 1, col=True, rev=k >= 2, across=k % 2 == 0)
                      for k in range(4))

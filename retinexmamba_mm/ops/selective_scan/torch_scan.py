@@ -53,6 +53,10 @@ BLOCK_ELEMENTS = 1 << 19
 # 5120: 0.89, 0.78, 1.09; 10240: 0.57, 0.63, 0.93.
 SEGMENTED_BELOW = 1 << 11
 PAIRED_BELOW = 1 << 13
+# On a GPU every op is a kernel launch of ~10 us whatever its size, so blocks are large (64 MiB
+# per fp32 buffer) and the forward recurrence always runs as segments: ~3 sqrt(T) launches per
+# block instead of T.
+GPU_BLOCK_ELEMENTS = 1 << 24
 
 
 def is_available():
@@ -70,7 +74,8 @@ class _Blocks:
         self.state = A.shape[-1]
         self.a2 = (A * _LOG2E).transpose(1, 2).contiguous()       # (K, N, D), base 2
         self.slab = slab = self.batch * self.groups * self.state * self.channels
-        self.steps = max(1, min(self.length, steps or BLOCK_ELEMENTS // slab))
+        budget = BLOCK_ELEMENTS if du.device.type == 'cpu' else GPU_BLOCK_ELEMENTS
+        self.steps = max(1, min(self.length, steps or budget // slab))
         self.shape = (self.steps, self.batch, self.groups, self.state, self.channels)
 
     def segment_len(self):
@@ -208,7 +213,7 @@ def _scan_forward(blocks, du, delta, B, C, segment_starts=None, segment=0, out=N
     dA = du.new_empty(blocks.shape)
     states = [du.new_empty(blocks.shape) for _ in range(2)]
     state, channels = blocks.state, blocks.channels
-    recur = (_recur_segments if blocks.slab < SEGMENTED_BELOW else
+    recur = (_recur_segments if blocks.slab < SEGMENTED_BELOW or du.device.type != 'cpu' else
              _recur_pairs if blocks.slab < PAIRED_BELOW else _recur)
     steps = _StepViews()
     h = None

@@ -18,7 +18,8 @@ scans touch ~1.4e10 (channel, state, step) elements, so every pass over them cou
   one fused op per step, 0.3-0.9 ns per element (a quarter to a third of the scan's time; the
   exp is the largest share); smaller slabs, where call overhead would dominate, run the block's
   steps in pairs or as ~sqrt(T) segments advanced together (``_recur_pairs``,
-  ``_recur_segments``).
+  ``_recur_segments``). On a GPU, where each op is a kernel launch, blocks are larger and the
+  forward always runs as segments.
 * Backward is written out (``_ScanFunction``): the forward pass saves the state entering every
   ~sqrt(L)-step segment (so memory grows like sqrt(L) slabs, not L); backward revisits the
   segments in reverse, recomputes their states and runs the adjoint state backwards with the same

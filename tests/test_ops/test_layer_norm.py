@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from .gpu_marks import HAS_CUDA, needs_cuda
+from .gpu_marks import HAS_CUDA, needs_cuda, needs_interpreter
 
 if not HAS_CUDA:
     os.environ.setdefault('TRITON_INTERPRET', '1')  # before the kernels are imported
@@ -53,7 +53,7 @@ def test_torch_backend(shape):
     check(lambda *a: layer_norm(*a, backend='torch'), shape)
 
 
-@pytest.mark.skipif(HAS_CUDA, reason='CUDA present: the gpu tests cover the compiled kernels')
+@needs_interpreter
 @pytest.mark.parametrize('shape', [(2, 3, 5, 40), (130, 6), (1, 2, 3, 80)])
 def test_triton_kernels_interpreter(shape):
     """Partial row blocks (130 rows), channel counts that are not powers of two."""

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from .gpu_marks import HAS_CUDA, needs_cuda
+from .gpu_marks import HAS_CUDA, needs_cuda, needs_interpreter
 
 if not HAS_CUDA:
     # Must be set before triton_kernels is imported (triton.jit reads it at decoration).
@@ -140,9 +140,6 @@ def fast_interpreter(monkeypatch):
                 for o, t in zip(outs, inputs)]
 
     monkeypatch.setattr(interpreter.ScanOps, 'generic_scan', generic_scan)
-
-
-needs_interpreter = pytest.mark.skipif(HAS_CUDA, reason='CUDA present: the gpu tests cover this')
 
 
 def in_ss2d_layout(x, delta, A, B, C, D, delta_bias, delta_softplus):

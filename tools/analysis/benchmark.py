@@ -56,6 +56,7 @@ from retinexmamba_mm.ops import (  # noqa: E402
     selective_scan,
 )
 from retinexmamba_mm.ops.selective_scan import resolve_backend  # noqa: E402
+from retinexmamba_mm.ops.selective_scan.triton_scan import dense_pixel_major  # noqa: E402
 from retinexmamba_mm.utils import keep_freed_memory  # noqa: E402
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
@@ -183,13 +184,10 @@ def _as_ss2d_gives(inputs, backend):
     if not getattr(backend, 'prefers_channels_last', False):
         return inputs
 
-    def pixel_major(t):
-        return t.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
-
     state = inputs['B'].shape[2]
-    bc = pixel_major(torch.cat([inputs['B'], inputs['C']], dim=2))
+    bc = dense_pixel_major(torch.cat([inputs['B'], inputs['C']], dim=2))
     return dict(inputs, x=inputs['x'].contiguous(memory_format=torch.channels_last),
-                delta=pixel_major(inputs['delta']), B=bc[:, :, :state], C=bc[:, :, state:])
+                delta=dense_pixel_major(inputs['delta']), B=bc[:, :, :state], C=bc[:, :, state:])
 
 
 def _model(args, backend, device):

@@ -82,9 +82,7 @@ def inputs(shape, dtype=torch.float32, grad=False, seed=0):
     def r(*s, scale=1.0, shift=0.0):
         return (torch.randn(*s, **kw) * scale + shift)
 
-    def pixel_major(t):
-        return t.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
-
+    pixel_major = triton_scan.dense_pixel_major
     leaves = [r(batch, ch, height, width).to(dtype).contiguous(memory_format=torch.channels_last),
               pixel_major(r(batch, 4, ch, height, width, scale=0.5, shift=-2).to(dtype)),
               -torch.exp(r(4 * ch, state, scale=0.5)),

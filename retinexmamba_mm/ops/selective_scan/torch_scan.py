@@ -75,7 +75,8 @@ class _Blocks:
         self.state = A.shape[-1]
         self.a2 = (A * _LOG2E).transpose(1, 2).contiguous()       # (K, N, D), base 2
         self.slab = slab = self.batch * self.groups * self.state * self.channels
-        budget = BLOCK_ELEMENTS if du.device.type == 'cpu' else GPU_BLOCK_ELEMENTS
+        self.on_gpu = du.device.type != 'cpu'
+        budget = GPU_BLOCK_ELEMENTS if self.on_gpu else BLOCK_ELEMENTS
         self.steps = max(1, min(self.length, steps or budget // slab))
         self.shape = (self.steps, self.batch, self.groups, self.state, self.channels)
 
@@ -214,7 +215,7 @@ def _scan_forward(blocks, du, delta, B, C, segment_starts=None, segment=0, out=N
     dA = du.new_empty(blocks.shape)
     states = [du.new_empty(blocks.shape) for _ in range(2)]
     state, channels = blocks.state, blocks.channels
-    recur = (_recur_segments if blocks.slab < SEGMENTED_BELOW or du.device.type != 'cpu' else
+    recur = (_recur_segments if blocks.slab < SEGMENTED_BELOW or blocks.on_gpu else
              _recur_pairs if blocks.slab < PAIRED_BELOW else _recur)
     steps = _StepViews()
     h = None

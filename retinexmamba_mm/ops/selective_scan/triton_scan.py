@@ -298,7 +298,7 @@ class _Scan(torch.autograd.Function):
         u, delta, a2, bm, cm, dsk, bias, *starts = ctx.saved_tensors
         # the kernels write each gradient with its input's strides: dense inputs (B and C may be
         # slices of one projection) and dy in u's layout make zeros_like buffers fit
-        layout = _dense_pixel_major if ctx.cross else torch.Tensor.contiguous
+        layout = dense_pixel_major if ctx.cross else torch.Tensor.contiguous
         delta, bm, cm = (layout(t) for t in (delta, bm, cm))
         dy = _like(dy, u)
         grads = [None if t is None else torch.zeros_like(t, dtype=torch.float32)
@@ -347,11 +347,12 @@ def _pixel_major(t):
     if t.stride(-2) == t.shape[-1] * t.stride(-1) and t.stride(-3) == 1 \
             and t.stride(-1) >= t[0].numel() // (t.shape[-1] * t.shape[-2]):
         return t
-    return _dense_pixel_major(t)
+    return dense_pixel_major(t)
 
 
-def _dense_pixel_major(t):
-    """``t`` as a dense pixel-major tensor (a no-op when it is one)."""
+def dense_pixel_major(t):
+    """``t`` as a dense pixel-major tensor (a no-op when it is one); also what the tools use to
+    lay out test inputs the way SS2D hands them over."""
     order = (0, t.dim() - 2, t.dim() - 1, *range(1, t.dim() - 2))
     back = [order.index(i) for i in range(t.dim())]
     return t.permute(order).contiguous().permute(back)
@@ -427,8 +428,8 @@ def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
     _expect('D', D, (4 * ch, ))
     _expect('delta_bias', delta_bias, (4 * ch, ))
     _check_device(x, delta, A, B, C, D, delta_bias)
-    x = _dense_pixel_major(x)
+    x = dense_pixel_major(x)
     delta, B, C = (_pixel_major(t) for t in (delta, B, C))
     if B.stride() != C.stride():
-        B, C = _dense_pixel_major(B), _dense_pixel_major(C)
+        B, C = dense_pixel_major(B), dense_pixel_major(C)
     return _Scan.apply(True, x, delta, A, B, C, D, delta_bias, bool(delta_softplus))

@@ -234,6 +234,17 @@ def test_cross_scan_gpu(state, batch, ch, height, width, layout):
 
 @gpu
 @needs_cuda
+@pytest.mark.parametrize('state', [16, 64])
+def test_cross_scan_gpu_triton_backward(state):
+    """The line walks' backward by the Triton kernel (the default is the Gluon kernel; the
+    Triton one runs where Gluon is missing and under the interpreter)."""
+    inputs = make_cross(2, 12, state, 37, 53, seed=state + 1, device='cuda')
+    with triton_scan._override(gluon=False):
+        check_parity(triton_scan.cross_selective_scan, naive_cross_scan, inputs, softplus=True)
+
+
+@gpu
+@needs_cuda
 def test_cross_scan_gpu_many_chunks():
     """Force one group per chunk, so the chunk combine carries every state."""
     inputs = make_cross(2, 4, 16, 33, 41, seed=7, device='cuda')

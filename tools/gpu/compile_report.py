@@ -21,10 +21,11 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from retinexmamba_mm.ops.selective_scan import triton_kernels, triton_scan
+from retinexmamba_mm.ops.selective_scan import gluon_kernels, triton_kernels, triton_scan
 
 KERNELS = ('_row_walk_kernel', '_column_walk_kernel', '_chunk_combine_kernel',
            '_bwd_summary_kernel', '_bwd_walk_kernel')
+GLUON_KERNELS = ('bwd_line_walk_kernel', )
 PTR_TYPES = {torch.float32: '*fp32', torch.bfloat16: '*bf16', torch.float16: '*fp16'}
 
 
@@ -58,7 +59,10 @@ def specialise(fn, args, kw):
             signature[name] = 'i32'
             if value % 16 == 0:
                 attrs[(i, )] = [['tt.divisibility', 16]]
-    return ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
+    source = ASTSource
+    if fn.is_gluon():
+        from triton.experimental.gluon._runtime import GluonASTSource as source
+    return source(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
 
 
 def resources(compiled):
@@ -96,6 +100,9 @@ def main():
     patches = [mock.patch.object(triton_kernels, name,
                                  Recorder(getattr(triton_kernels, name), calls))
                for name in KERNELS]
+    patches += [mock.patch.object(gluon_kernels, name,
+                                  Recorder(getattr(gluon_kernels, name), calls))
+                for name in GLUON_KERNELS]
     patches.append(mock.patch.object(triton_scan, '_n_sm', lambda device: args.sms))
     patches.append(mock.patch.object(triton_scan, '_check_device', lambda *t: None))
     for p in patches:
@@ -118,7 +125,7 @@ def main():
                                   options={'num_warps': warps})
         regs, stack, shared, local = resources(compiled)
         consts = {k: v for k, v in kw.items()
-                  if k in ('NB', 'TL', 'BD', 'COL', 'REV', 'NCB', 'EMIT_Y')}
+                  if k in ('NB', 'TL', 'BD', 'COL', 'REV', 'NCB', 'EMIT_Y', 'WARPS')}
         print(f'{fn.__name__:22s} grid={grid[0]:7d} warps={warps} {consts} regs={regs} '
               f'stack={stack} shared={shared}')
         if args.dump:

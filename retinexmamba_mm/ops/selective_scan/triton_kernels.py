@@ -36,7 +36,9 @@ pass 1b (``_bwd_summary_kernel``) and pass 2 give each chunk the r flowing in fr
 pass 3b (``_bwd_walk_kernel``) walks each chunk forwards once from the start state saved by the
 forward, storing every group's entry state in a per-program scratch, then backwards: per group it
 reloads that state, recomputes the group's four states and runs the adjoint steps, emitting every
-gradient.
+gradient. For line walks (the cross-scan) pass 3b runs by default as the Gluon kernel of
+``gluon_kernels.py`` (same work items and results, explicit per-thread layout); this one serves
+the plain scan, triton builds without Gluon, and Triton's interpreter.
 """
 import triton
 import triton.language as tl

@@ -8,7 +8,8 @@ outputs into one y: the column directions walk down the (H, W) map, the row dire
 it, forwards and backwards, where the authors' path makes four flipped/transposed copies. The
 backward walks the same chunks backwards. The cross-scan works on pixel-major (channels-last)
 maps, the layout SS2D computes them in, so a line walk reads whole sectors in every direction.
-Kernels and vocabulary (family, group, chunk, lane): ``triton_kernels.py``.
+Kernels and vocabulary (family, group, chunk, lane): ``triton_kernels.py``; the line walks'
+backward walk: ``gluon_kernels.py``.
 
 Imports without triton or CUDA; triton is imported on first use. On a CPU the kernels run only
 under Triton's interpreter (``TRITON_INTERPRET=1``), which the tests use at tiny sizes.
@@ -17,9 +18,12 @@ pixel-major maps for the cross-scan.
 """
 import contextlib
 import dataclasses
+import functools
 import os
 
 import torch
+
+from ...utils import log_once
 
 __all__ = ['is_available', 'selective_scan', 'cross_selective_scan']
 
@@ -53,6 +57,12 @@ class _Config:
     bwd_waves: int = 4        # backward programs per SM (they loop over the work items)
     waves: int = 8            # aim for waves * SMs forward programs when choosing chunks
     max_row_chunk: int = 256  # steps; bounds the backward's per-program scratch
+    # the line walks' backward (pass 3b) by the Gluon kernel (gluon_kernels.py) where Gluon
+    # compiles; the environment variable RETINEXMAMBA_TRITON_GLUON=0 keeps the Triton kernel
+    gluon: bool = os.environ.get('RETINEXMAMBA_TRITON_GLUON', '1') != '0'
+    gluon_bd: int = 4         # Gluon kernel: channels x states of one lane, per thread
+    gluon_nb: int = 4
+    gluon_max_warps: int = 4  # one lane per thread: up to 32 * 4 lanes per program
     chunk: int = 0            # steps per chunk (multiple of 4); 0 = choose from ``waves``
 
 
@@ -82,6 +92,25 @@ def is_available():
 
 def _interpreting():
     return os.environ.get('TRITON_INTERPRET', '0') == '1'
+
+
+@functools.cache
+def _has_gluon():
+    try:
+        from triton.experimental import gluon  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _use_gluon():
+    """Whether the line walks' backward runs the Gluon kernel: asked for (the default), Gluon
+    is in this triton (3.5+) and compiles for real (Triton's interpreter cannot run it). Both
+    kernels give the same gradients up to fp32 rounding; which one runs is logged once."""
+    use = _config.gluon and _has_gluon() and not _interpreting()
+    log_once(f'triton_scan.gluon.{use}', f'triton scan backend: the line walks\' backward runs '
+             f'the {"Gluon" if use else "Triton"} kernel')
+    return use
 
 
 def _kernels():
@@ -259,16 +288,27 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
         k._bwd_summary_kernel[(items, )](delta, a2, cm, bias_t, dy, rend, ssum, *args, *prob.sd,
                                          *prob.sb, *prob.su, **flags, num_warps=cfg.bwd_warps)
         rin = _combine_chunks(prob, launch, a2, ssum, rend, not launch.rev)
+    kernel, extra = k._bwd_walk_kernel, dict(num_warps=cfg.bwd_warps)
+    if walk.col and _use_gluon():
+        # one lane per thread, as few warps as the lanes fill (32 lanes per warp)
+        from . import gluon_kernels
+        warps = min(cfg.gluon_max_warps, max(1, _pow2(walk.n_lanes) // 32))
+        tl, nb, bd = 32 * warps, min(cfg.gluon_nb, nb), min(cfg.gluon_bd, bd)
+        items, args = _walk_args(prob, launch, walk, tl, nb, bd)
+        flags = dict(NB=nb, TL=tl, BD=bd, REV=launch.rev, HAS_BIAS=bias is not None,
+                     SOFTPLUS=softplus)
+        kernel = gluon_kernels.bwd_line_walk_kernel
+        extra = dict(WARPS=warps, num_warps=warps)
     programs = max(1, min(items, cfg.bwd_waves * _n_sm(u.device)))
     scratch = torch.empty(programs * (walk.chunk // 4) * bd * nb * tl, device=u.device,
                           dtype=torch.float32)
     du, ddl, db, dc, da, ddsk, dbias = grads
-    k._bwd_walk_kernel[(programs, )](
+    kernel[(programs, )](
         u, delta, a2, bm, cm, dummy if dsk is None else dsk, bias_t, dy,
         dummy if start is None else start, dummy if rin is None else rin, scratch, du, ddl, db,
         dc, da, dummy if ddsk is None else ddsk, dummy if dbias is None else dbias, items, *args,
         *prob.su, *prob.sd, *prob.sb, *prob.su, **flags, HAS_D=dsk is not None,
-        HAS_START=rin is not None, num_warps=cfg.bwd_warps)
+        HAS_START=rin is not None, **extra)
 
 
 class _Scan(torch.autograd.Function):

@@ -59,16 +59,18 @@ FWD_SWEEP = [
     dict(waves=2),
     dict(waves=16),
 ]
+# The line walks' pass 3b is the Gluon kernel (gluon_*); bwd_* sizes set the summary pass and
+# the Triton kernel of pass 3b (gluon=False).
 BWD_SWEEP = [
-    dict(bwd_col_tl=16),
-    dict(bwd_bd=8),
-    dict(bwd_bd=8, bwd_col_tl=16),
-    dict(bwd_bd=2),
-    dict(bwd_nb=16),
-    dict(bwd_nb=4),
-    dict(bwd_warps=8),
+    dict(gluon=False),
+    dict(gluon_bd=2, gluon_nb=8),
+    dict(gluon_bd=8, gluon_nb=4),
+    dict(gluon_bd=2, gluon_nb=4),
+    dict(gluon_max_warps=2),
     dict(bwd_waves=8),
     dict(bwd_waves=2),
+    dict(bwd_nb=16),
+    dict(bwd_nb=4),
 ]
 
 

@@ -39,7 +39,9 @@ class _Config:
 
     A program walks BD channels x NB states x TL lanes. Rows (plain scan): lanes are chunks of
     the flat sequence; lines (cross-scan): lanes are neighbouring lines of a pixel-major map,
-    and a lane reads the BD channels (BD * 4 bytes) or NB states of one pixel per step.
+    and a lane reads the BD channels (BD * 4 bytes) or NB states of one pixel per step. The
+    ``bwd_*`` sizes set the backward's summary pass and the Triton kernel of its walk; the line
+    walks' backward walk is the Gluon kernel (``gluon_*``) unless ``gluon`` is off.
     """
     row_tl: int = 16
     row_nb: int = 16

@@ -295,7 +295,8 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
         # one lane per thread, as few warps as the lanes fill (32 lanes per warp)
         from . import gluon_kernels
         warps = min(cfg.gluon_max_warps, max(1, _pow2(walk.n_lanes) // 32))
-        tl, nb, bd = 32 * warps, min(cfg.gluon_nb, nb), min(cfg.gluon_bd, bd)
+        tl, nb, bd = 32 * warps, min(cfg.gluon_nb, _pow2(prob.state)), min(cfg.gluon_bd,
+                                                                            _pow2(prob.ch))
         items, args = _walk_args(prob, launch, walk, tl, nb, bd)
         flags = dict(NB=nb, TL=tl, BD=bd, REV=launch.rev, HAS_BIAS=bias is not None,
                      SOFTPLUS=softplus)

@@ -107,9 +107,11 @@ def _has_gluon():
 
 def _use_gluon():
     """Whether the line walks' backward runs the Gluon kernel: asked for (the default), Gluon
-    is in this triton (3.5+) and compiles for real (Triton's interpreter cannot run it). Both
-    kernels give the same gradients up to fp32 rounding; which one runs is logged once."""
-    use = _config.gluon and _has_gluon() and not _interpreting()
+    is in this triton (3.5+) and compiles for real (Triton's interpreter cannot run it), on an
+    NVIDIA GPU (its layout assumes 32-thread warps). Both kernels give the same gradients up to
+    fp32 rounding; which one runs is logged once."""
+    use = (_config.gluon and _has_gluon() and not _interpreting()
+           and torch.version.hip is None)
     log_once(f'triton_scan.gluon.{use}', f'triton scan backend: the line walks\' backward runs '
              f'the {"Gluon" if use else "Triton"} kernel')
     return use

@@ -11,15 +11,14 @@ every fourth state is kept in a per-thread scratch and the three between are rec
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 
+from . import triton_kernels
+
 _COUNTERS = ['ext_a', 'chunk', 'n_lanes', 'n_cs', 'n_ct', 'n_lb', 'n_db', 'n_nb', 'k0', 'n_items']
 
 
-@gluon.jit
-def _softplus(v):
-    """As ``triton_kernels._softplus``."""
-    z = gl.exp(gl.minimum(v, 20.0))
-    small = z * (1.0 - z * (0.5 - z * (0.33333333 - z * (0.25 - z * (0.2 - z * 0.16666667)))))
-    return gl.where(v > 20.0, v, gl.where(z < 0.05, small, gl.log(1.0 + z)))
+# The layout-free pieces of the Triton kernels, compiled as Gluon (as Gluon's own gl.sum is).
+_softplus = gluon.jit(triton_kernels._softplus.fn)
+_decode = gluon.jit(triton_kernels._decode.fn)
 
 
 @gluon.jit
@@ -118,16 +117,8 @@ def _item(item, scratch, cell, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bia
     LD: gl.constexpr = gl.SliceLayout(1, L3)   # (BD, TL)
     LN: gl.constexpr = gl.SliceLayout(0, L3)   # (NB, TL)
     LP: gl.constexpr = gl.SliceLayout(2, L3)   # (BD, NB)
-    nbi = item % n_nb
-    item = item // n_nb
-    dbi = item % n_db
-    item = item // n_db
-    lbi = item % n_lb
-    item = item // n_lb
-    jc = item % n_cs
-    item = item // n_cs
-    kk = item % nk
-    b64 = (item // nk).to(gl.int64)
+    nbi, dbi, lbi, jc, kk, b = _decode(item, n_nb, n_db, n_lb, n_cs, nk)
+    b64 = b.to(gl.int64)
     k = k0 + kk * k_step
     d = dbi * BD + gl.arange(0, BD, gl.SliceLayout(1, LD))
     n = nbi * NB + gl.arange(0, NB, gl.SliceLayout(1, LN))

@@ -13,10 +13,8 @@ from triton.experimental.gluon import language as gl
 
 from . import triton_kernels
 
-_COUNTERS = ['ext_a', 'chunk', 'n_lanes', 'n_cs', 'n_ct', 'n_lb', 'n_db', 'n_nb', 'k0', 'n_items']
-
-
 # The layout-free pieces of the Triton kernels, compiled as Gluon (as Gluon's own gl.sum is).
+LN2 = triton_kernels.LN2
 _softplus = gluon.jit(triton_kernels._softplus.fn)
 _decode = gluon.jit(triton_kernels._decode.fn)
 
@@ -83,7 +81,7 @@ def _adjoint(r, h_prev, s, first, chunk, ext_a, s_row, s_lane, lane_d, lane_n, l
     g = cv[None, :, :] * dy[:, None, :] + r
     gb = gl.sum(g * bv[None, :, :], axis=1)
     du = gb * dl + dsk * dy
-    ddl = gl.sum(g * ah * a2, axis=1) * 0.6931471805599453 + gb * u
+    ddl = gl.sum(g * ah * a2, axis=1) * LN2 + gb * u
     if SOFTPLUS:
         ddl = ddl / (1.0 + gl.exp(-pre))
     ddl = gl.where(ok_d[None, :], ddl, 0.0)
@@ -209,7 +207,7 @@ def _item(item, scratch, cell, u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bia
         gl.atomic_add(dbias_ptr + ch, gl.sum(dbias_acc, axis=1), mask=dm, sem='relaxed')
 
 
-@gluon.jit(do_not_specialize=_COUNTERS)
+@gluon.jit(do_not_specialize=triton_kernels._COUNTERS + ['n_items'])
 def bwd_line_walk_kernel(
         u_ptr, dl_ptr, a2_ptr, b_ptr, c_ptr, dsk_ptr, bias_ptr, dy_ptr, start_ptr, rin_ptr,
         scratch_ptr, du_ptr, ddl_ptr, db_ptr, dc_ptr, da_ptr, dd_ptr, dbias_ptr, n_items,

@@ -21,7 +21,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from retinexmamba_mm.ops.selective_scan import gluon_kernels, triton_kernels, triton_scan
+from retinexmamba_mm.ops.selective_scan import triton_kernels, triton_scan
 
 KERNELS = ('_row_walk_kernel', '_column_walk_kernel', '_chunk_combine_kernel',
            '_bwd_summary_kernel', '_bwd_walk_kernel')
@@ -100,9 +100,11 @@ def main():
     patches = [mock.patch.object(triton_kernels, name,
                                  Recorder(getattr(triton_kernels, name), calls))
                for name in KERNELS]
-    patches += [mock.patch.object(gluon_kernels, name,
-                                  Recorder(getattr(gluon_kernels, name), calls))
-                for name in GLUON_KERNELS]
+    if triton_scan._has_gluon():   # triton 3.5+
+        from retinexmamba_mm.ops.selective_scan import gluon_kernels
+        patches += [mock.patch.object(gluon_kernels, name,
+                                      Recorder(getattr(gluon_kernels, name), calls))
+                    for name in GLUON_KERNELS]
     patches.append(mock.patch.object(triton_scan, '_n_sm', lambda device: args.sms))
     patches.append(mock.patch.object(triton_scan, '_check_device', lambda *t: None))
     for p in patches:

@@ -3,7 +3,7 @@
     python tools/enhance.py INPUT... --checkpoint CKPT --out DIR [--config CFG] [--recursive]
         [--ext png|same] [--overwrite] [--illumination] [--side-by-side]
         [--tile auto|N|0] [--overlap N] [--self-ensemble] [--device cpu|cuda|cuda:N] [--bf16]
-        [--cuda-graph] [--scan-backend auto|torch|mamba_ssm|triton]
+        [--cuda-graph] [--scan-backend auto|torch|cpu|mamba_ssm|triton]
 
 INPUT: image files, folders (their images; with --recursive also those of subfolders) and globs
 ('photos/*.jpg'). CKPT: our checkpoint or the authors' .pth. CFG: the model config, by default
@@ -44,6 +44,7 @@ from retinexmamba_mm.apis import DEFAULT_OVERLAP, enhance, illumination_to_image
 from retinexmamba_mm.apis.tiling import check_tile
 from retinexmamba_mm.datasets import ImageReadError, read_image_rgb
 from retinexmamba_mm.datasets.image_io import is_image_file
+from retinexmamba_mm.ops import BACKENDS as SCAN_BACKENDS
 from retinexmamba_mm.utils import keep_freed_memory
 
 JPEG_QUALITY = 95
@@ -99,7 +100,7 @@ def parse_args(argv=None):
                         help='replay the forward as a CUDA graph per image/tile size (CUDA; '
                              'faster for many images of one size)')
     parser.add_argument('--scan-backend', default='auto',
-                        choices=['auto', 'torch', 'mamba_ssm', 'triton'],
+                        choices=['auto', *SCAN_BACKENDS],
                         help='selective-scan implementation (default auto, logged)')
     args = parser.parse_args(argv)
     if isinstance(args.tile, int):

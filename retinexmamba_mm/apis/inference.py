@@ -59,8 +59,8 @@ def init_model(config=None,
         checkpoint (str, optional): Our checkpoint (mmengine) or the authors' ``.pth``; loaded
             strictly into the generator. None leaves the weights random (tests only; warned).
         device (str | torch.device): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
-        scan_backend (str): ``'auto'``, ``'torch'``, ``'mamba_ssm'`` or ``'triton'``; ``'auto'``
-            picks per device at the first forward and logs the choice.
+        scan_backend (str): ``'auto'``, ``'torch'``, ``'cpu'``, ``'mamba_ssm'`` or
+            ``'triton'``; ``'auto'`` picks per device at the first forward and logs the choice.
 
     Returns:
         The editor in eval mode; ``model.cfg`` holds the config it was built from.

@@ -18,12 +18,26 @@ def tiny_inputs(batch=1, groups=2, channels=3, state=4, length=5):
                 C=torch.randn(batch, groups, state, length))
 
 
-def test_cpu_tensors_get_the_torch_backend_and_it_is_logged_once(monkeypatch):
+def test_cpu_tensors_get_the_torch_backend_without_a_compiler_and_it_is_logged_once(
+        monkeypatch):
+    monkeypatch.setattr(dispatch, '_module', lambda name: torch_scan if name == 'torch'
+                        else 'not installed')
     logged = []
     monkeypatch.setattr(dispatch, 'log_once', lambda key, msg: logged.append((key, msg)))
     assert dispatch.resolve_backend('auto', 'cpu') is torch_scan
+    assert dispatch.resolve_backend('auto', 'cpu', training=True) is torch_scan
     assert logged and 'torch' in logged[0][1]
     assert available_backends('cpu') == ['torch']
+
+
+def test_auto_on_the_cpu_prefers_the_compiled_forward_for_inference(monkeypatch):
+    """The cpu backend has no backward of its own, so training stays on torch."""
+    fake = object()
+    monkeypatch.setattr(dispatch, '_module', lambda name: torch_scan if name == 'torch'
+                        else fake if name == 'cpu' else 'not installed')
+    assert dispatch.resolve_backend('auto', 'cpu') is fake
+    assert dispatch.resolve_backend('auto', 'cpu', training=True) is torch_scan
+    assert available_backends('cpu') == ['torch', 'cpu']
 
 
 def test_auto_on_cuda_picks_the_faster_backend_for_inference_and_for_training(monkeypatch):
@@ -42,7 +56,7 @@ def test_auto_on_cuda_picks_the_faster_backend_for_inference_and_for_training(mo
 
 
 def test_unknown_backend_names_the_choices():
-    with pytest.raises(ValueError, match="'auto', 'torch', 'mamba_ssm', 'triton'"):
+    with pytest.raises(ValueError, match="'auto', 'torch', 'cpu', 'mamba_ssm', 'triton'"):
         selective_scan(**tiny_inputs(), backend='cuda_magic')
 
 

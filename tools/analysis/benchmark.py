@@ -6,8 +6,9 @@
         --dtypes fp32,bf16 --sections scan,infer,train
 
 Sections (``--sections``):
-  scan   the selective scan alone. CPU: the ``torch`` backend against two per-step loops at
-         sequence length 16,384 (``--scan-length``), side by side: the algorithm of mamba_ssm's
+  scan   the selective scan alone. CPU: the ``cpu`` and ``torch`` backends against two
+         per-step loops at sequence length 16,384 (``--scan-length``), side by side: the
+         algorithm of mamba_ssm's
          ``selective_scan_ref`` (what a per-step PyTorch scan of the authors' code path does:
          decays materialised as (b, D, L, N), one einsum per step) and the fastest per-step loop
          we could write (time-major slabs, one fused multiply-add per step). Two shapes: the
@@ -138,19 +139,24 @@ def scan_inputs(batch, groups, channels, state, length, device, seed=0):
 def scan_cpu(args, device, rows):
     shapes = [('model level-0 SS2D @128x128', 4, 80, 16),
               ('small: 4 x 4 channels', 4, 4, 16)]
+    backends = [b for b in args.backends if b in available_backends(device)]
     with torch.no_grad():
         for name, groups, channels, state in shapes:
             inputs = scan_inputs(1, groups, channels, state, args.scan_length, device)
             case = f'{name}, L={args.scan_length}'
-            ours, _ = measure(partial(selective_scan, **inputs, delta_softplus=True,
-                                      backend='torch'), device, args.warmup, args.repeats)
-            rows.append(dict(section='scan', case=case, backend='torch scan', dtype='fp32',
-                             seconds=ours, note=''))
+            ours = {}
+            for backend in backends:
+                ours[backend], _ = measure(partial(selective_scan, **inputs, delta_softplus=True,
+                                                   backend=backend),
+                                           device, args.warmup, args.repeats)
+                rows.append(dict(section='scan', case=case, backend=f'{backend} scan',
+                                 dtype='fp32', seconds=ours[backend], note=''))
             for label, loop in (('per-step loop (selective_scan_ref)', loop_like_mamba_ref),
                                 ('per-step loop (time-major)', loop_time_major)):
                 seconds, _ = measure(partial(loop, **inputs), device, 0, 1)
+                note = ', '.join(f'{b} scan {seconds / t:.1f}x faster' for b, t in ours.items())
                 rows.append(dict(section='scan', case=case, backend=label, dtype='fp32',
-                                 seconds=seconds, note=f'torch scan {seconds / ours:.1f}x faster'))
+                                 seconds=seconds, note=note))
 
 
 def scan_cuda(args, device, rows):
@@ -294,8 +300,8 @@ def parse_args(argv=None):
                         help='comma list of scan,infer,train (default: scan,infer on the CPU, '
                              'all three on CUDA)')
     parser.add_argument('--backends', default=None,
-                        help='comma list (default: torch on the CPU; torch,mamba_ssm,triton on '
-                             'CUDA; unavailable ones are skipped)')
+                        help='comma list (default: cpu,torch on the CPU; torch,mamba_ssm,triton '
+                             'on CUDA; unavailable ones are skipped)')
     parser.add_argument('--dtypes', default=None, help='comma list of fp32,bf16 (default fp32 '
                         'on the CPU, fp32,bf16 on CUDA)')
     parser.add_argument('--sizes', default='400x600,256x256', help='HxW list for infer/scan')
@@ -315,7 +321,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     cuda = args.device.startswith('cuda')
     args.sections = (args.sections or ('scan,infer,train' if cuda else 'scan,infer')).split(',')
-    args.backends = (args.backends or ('torch,mamba_ssm,triton' if cuda else 'torch')).split(',')
+    default_backends = 'torch,mamba_ssm,triton' if cuda else 'cpu,torch'
+    args.backends = (args.backends or default_backends).split(',')
     args.dtypes = (args.dtypes or ('fp32,bf16' if cuda else 'fp32')).split(',')
     args.sizes = [tuple(int(v) for v in s.split('x')) for s in args.sizes.split(',')]
     args.variants = [v for v in args.variants.split(',') if v]

@@ -4,7 +4,7 @@ in_proj splits into x and a gate z; x goes through a depthwise 3x3 conv and SiLU
 in four directions (row-major, column-major and their reverses) by a selective scan whose step
 size, B and C come from x itself; the four outputs are summed back at their pixels, normalised,
 gated by SiLU(z) and projected out. The core is ``ops.cross_selective_scan``, so the scan backend
-(torch, mamba_ssm, triton) can be swapped without touching this module.
+(torch, cpu, mamba_ssm, triton) can be swapped without touching this module.
 
 Parameter names and shapes follow VMamba's SS2D (and so the authors' checkpoints): the four
 directions' projections are kept as stacked parameters ``x_proj_weight`` (4, R + 2N, D),

@@ -13,21 +13,29 @@ from ...utils import log_once
 __all__ = ['BACKENDS', 'BackendUnavailable', 'available_backends', 'needs_grad',
            'resolve_backend', 'selective_scan', 'cross_selective_scan']
 
-# Name -> module inside this package. 'auto' tries the CUDA backends in these orders, fastest
-# first as measured by tools/analysis/benchmark.py on an H100 (README, Benchmarks): for
-# inference (no gradients) triton's forward wins (400x600: 40.1 vs 68.4 ms for the whole model);
-# for training mamba_ssm is as fast in fp32 and faster in bf16 (H200, with triton's Gluon
-# backward walk: 138.6 vs 140.7 ms fp32, 130.2 vs 141.9 ms bf16); both beat the torch backend.
-BACKENDS = {'torch': 'torch_scan', 'mamba_ssm': 'mamba_ssm_scan', 'triton': 'triton_scan'}
-_CUDA_PREFERENCE = {False: ('triton', 'mamba_ssm', 'torch'),   # inference
-                    True: ('mamba_ssm', 'triton', 'torch')}    # training
-_CUDA_ONLY = ('mamba_ssm', 'triton')
+# Name -> module inside this package. 'auto' tries the backends of the tensors' device in these
+# orders, fastest first as measured by tools/analysis/benchmark.py (README, Benchmarks). CUDA, on
+# an H100: for inference (no gradients) triton's forward wins (400x600: 40.1 vs 68.4 ms for the
+# whole model); for training mamba_ssm is as fast in fp32 and faster in bf16 (H200, with triton's
+# Gluon backward walk: 138.6 vs 140.7 ms fp32, 130.2 vs 141.9 ms bf16); both beat torch. CPU:
+# the cpu backend's compiled forward beats torch's for inference; it has no backward of its own
+# (torch's recomputes the forward), so training uses torch.
+BACKENDS = {'torch': 'torch_scan', 'cpu': 'cpu_scan', 'mamba_ssm': 'mamba_ssm_scan',
+            'triton': 'triton_scan'}
+_PREFERENCE = {('cuda', False): ('triton', 'mamba_ssm', 'torch'),   # inference
+               ('cuda', True): ('mamba_ssm', 'triton', 'torch'),    # training
+               ('cpu', False): ('cpu', 'torch'),
+               ('cpu', True): ('torch', )}
+_DEVICE_ONLY = {'mamba_ssm': 'cuda', 'triton': 'cuda', 'cpu': 'cpu'}
 
 _HOW_TO_GET = {
     'mamba_ssm': ('it needs a CUDA machine and the mamba_ssm package, built from source: '
                   'MAMBA_FORCE_BUILD=TRUE pip install --no-build-isolation mamba_ssm '
                   '(PyPI has no wheels; see docs for the sm_90-only build that takes ~3 min)'),
     'triton': 'it needs a CUDA GPU and triton: pip install triton',
+    'cpu': ('it compiles its C kernel at first use: install a C compiler (gcc or clang; '
+            'CC=... chooses one) and make $RETINEXMAMBA_CACHE_DIR (default '
+            '~/.cache/retinexmamba_mm) writable'),
     'torch': 'it ships with this package and should always import',
 }
 
@@ -56,7 +64,7 @@ def available_backends(device=None):
     device = None if device is None else torch.device(device)
     names = []
     for name in BACKENDS:
-        if device is not None and device.type != 'cuda' and name in _CUDA_ONLY:
+        if device is not None and _DEVICE_ONLY.get(name, device.type) != device.type:
             continue
         if not isinstance(_module(name), str):
             names.append(name)
@@ -65,14 +73,11 @@ def available_backends(device=None):
 
 def resolve_backend(backend, device, training=False):
     """The backend module that runs for ``backend`` ('auto' or a name) on ``device``;
-    ``training`` (gradients wanted) matters only to 'auto' on CUDA."""
+    ``training`` (gradients wanted) matters only to 'auto'."""
     device = torch.device(device)
     if backend == 'auto':
-        if device.type != 'cuda':
-            name = 'torch'
-        else:
-            name = next(n for n in _CUDA_PREFERENCE[bool(training)]
-                        if not isinstance(_module(n), str))
+        preference = _PREFERENCE.get((device.type, bool(training)), ('torch', ))
+        name = next(n for n in preference if not isinstance(_module(n), str))
         mode = 'training' if training else 'inference'
         log_once(f'selective_scan.auto.{device.type}.{mode}',
                  f'selective scan: backend "{name}" for {device.type} tensors, {mode} '
@@ -83,9 +88,10 @@ def resolve_backend(backend, device, training=False):
         raise BackendUnavailable(f'selective-scan backend {backend!r} is unavailable: {module}. '
                                  f'To get it: {_HOW_TO_GET[backend]}. backend="auto" picks the '
                                  f'fastest available one ({available_backends()} here).')
-    if backend in _CUDA_ONLY and device.type != 'cuda':
-        raise BackendUnavailable(f'selective-scan backend {backend!r} runs on CUDA tensors only, '
-                                 f'got {device.type} tensors; use backend="torch" or "auto".')
+    if _DEVICE_ONLY.get(backend, device.type) != device.type:
+        raise BackendUnavailable(f'selective-scan backend {backend!r} runs on '
+                                 f'{_DEVICE_ONLY[backend].upper()} tensors only, got '
+                                 f'{device.type} tensors; use backend="torch" or "auto".')
     return module
 
 

@@ -292,7 +292,7 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
         k._bwd_summary_kernel[(items, )](delta, a2, cm, bias_t, dy, rend, ssum, *args, *prob.sd,
                                          *prob.sb, *prob.su, **flags, num_warps=cfg.bwd_warps)
         rin = _combine_chunks(prob, launch, a2, ssum, rend, not launch.rev)
-    kernel, extra = k._bwd_walk_kernel, dict(num_warps=cfg.bwd_warps)
+    kernel, extra, cells = k._bwd_walk_kernel, dict(num_warps=cfg.bwd_warps), nb
     if walk.col and _use_gluon():
         # one lane per thread, as few warps as the lanes fill (32 lanes per warp)
         from . import gluon_kernels
@@ -304,8 +304,9 @@ def _backward(prob, launch, walk, start, u, delta, a2, bm, cm, dsk, bias, softpl
                      SOFTPLUS=softplus)
         kernel = gluon_kernels.bwd_line_walk_kernel
         extra = dict(WARPS=warps, num_warps=warps)
+        cells = nb + 4   # a group's entering state and its four steps' step sizes
     programs = max(1, min(items, cfg.bwd_waves * _n_sm(u.device)))
-    scratch = torch.empty(programs * (walk.chunk // 4) * bd * nb * tl, device=u.device,
+    scratch = torch.empty(programs * (walk.chunk // 4) * bd * cells * tl, device=u.device,
                           dtype=torch.float32)
     du, ddl, db, dc, da, ddsk, dbias = grads
     kernel[(programs, )](

@@ -44,7 +44,7 @@ from retinexmamba_mm.apis import DEFAULT_OVERLAP, enhance, illumination_to_image
 from retinexmamba_mm.apis.tiling import check_tile
 from retinexmamba_mm.datasets import ImageReadError, read_image_rgb
 from retinexmamba_mm.datasets.image_io import is_image_file
-from retinexmamba_mm.ops import BACKENDS as SCAN_BACKENDS
+from retinexmamba_mm.ops.selective_scan import BACKENDS as SCAN_BACKENDS
 from retinexmamba_mm.utils import keep_freed_memory
 
 JPEG_QUALITY = 95

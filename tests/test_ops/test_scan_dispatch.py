@@ -30,13 +30,12 @@ def test_cpu_tensors_get_the_torch_backend_without_a_compiler_and_it_is_logged_o
     assert available_backends('cpu') == ['torch']
 
 
-def test_auto_on_the_cpu_prefers_the_compiled_forward_for_inference(monkeypatch):
-    """The cpu backend has no backward of its own, so training stays on torch."""
+def test_auto_on_the_cpu_prefers_the_compiled_kernels(monkeypatch):
     fake = object()
     monkeypatch.setattr(dispatch, '_module', lambda name: torch_scan if name == 'torch'
                         else fake if name == 'cpu' else 'not installed')
     assert dispatch.resolve_backend('auto', 'cpu') is fake
-    assert dispatch.resolve_backend('auto', 'cpu', training=True) is torch_scan
+    assert dispatch.resolve_backend('auto', 'cpu', training=True) is fake
     assert available_backends('cpu') == ['torch', 'cpu']
 
 

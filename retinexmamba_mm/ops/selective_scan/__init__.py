@@ -26,8 +26,8 @@ CONTRACT (every backend implements exactly this; ``torch`` is the reference):
     Because every projection in SS2D is pointwise, this equals the authors' path (flip/transpose
     copies -> scan -> flip/transpose back -> sum) up to float summation order.
 
-Backends: 'torch' (portable, any device, the reference), 'cpu' (a C kernel compiled at first use,
-forward only, CPU), 'mamba_ssm' (CUDA kernel of the mamba_ssm package), 'triton' (fused kernels,
+Backends: 'torch' (portable, any device, the reference), 'cpu' (C kernels compiled at first use,
+CPU), 'mamba_ssm' (CUDA kernel of the mamba_ssm package), 'triton' (fused kernels,
 CUDA). 'auto' picks the fastest available for the tensors' device and for inference or training,
 and logs the choice once. A backend that is asked for and missing raises BackendUnavailable
 saying how to get it; nothing falls back silently. Asking for a CUDA-only backend with CPU

@@ -1,54 +1,63 @@
-/* The ``cpu`` backend's kernel: the selective scan's forward in one pass over the sequence.
+/* The ``cpu`` backend's kernels: the selective scan's forward and backward as compiled walks.
  *
- * Why a compiled kernel: the torch backend needs several whole-block passes per element
- * (decays, inputs, recurrence, contraction; ~2 ns per (step, channel, state) on a 2-core EPYC),
- * all bound by memory traffic and call overhead. Here one walk keeps a block of 8 channels'
- * states in vector registers and does everything for a step while its inputs are in cache.
+ * Why compiled: the torch backend needs several whole-block passes per element (decays, inputs,
+ * recurrence, contraction; ~2 ns per (step, channel, state) on a 2-core EPYC), bound by memory
+ * traffic and call overhead. Here a walk keeps a group of channels' states in L1 and does
+ * everything for a step while its inputs are in cache.
  *
- * Work item: (batch, block of 8 channels). Each item walks every direction in turn and adds
- * that direction's outputs into y, so items never write the same element and need no locks.
  * Directions are described by a geometry (lines x steps per line, element strides), which
- * covers the flat contract (one line, K groups as directions) and SS2D's four reading orders
- * of one map (row-/column-major and their reverses: negative strides from the last pixel).
+ * covers the flat contract (one line, K groups as directions) and SS2D's four reading orders of
+ * one map (row-/column-major and their reverses: negative strides from the last pixel).
  *
- * Per step: dA = 2^(delta * A log2 e) (own vector exp2, <= 1e-7 relative error), h = dA * h +
- * delta u B, y += <C, h>. Accumulation is fp32, as in the contract. Compiled at first use by
- * cpu_scan.py with the machine's C compiler (-O3 -march=native); GCC vector extensions, no
- * intrinsics, so any target GCC or Clang supports works.
+ * Forward, per step: a = 2^(delta A log2 e) (own vector exp2, <= 1e-7 relative error),
+ * h = a h + delta u B, y += <C, h>. Work item: (batch, group of channels); it walks every
+ * direction in turn and adds into y, so no two items write the same element.
+ *
+ * Backward: work item (batch, direction), so the gradients of B and C (sums over channels) have
+ * one writer. Per group of channels: a forward pass keeps the state entering every segment of
+ * ~sqrt(L) steps; then, segment by segment from the end, the segment's states and decays are
+ * recomputed and the adjoint g_t = C_t dy_t + a_{t+1} g_{t+1} runs back through it.
+ *
+ * Accumulation is fp32, as in the contract. Compiled at first use by cpu_scan.py with the
+ * machine's C compiler (-O3 -march=native); GCC vector extensions, no intrinsics.
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LANES 8
 #define MAX_DIRECTIONS 64
 #define MAX_THREADS 256
-#define MAX_GROUP 8           /* vectors of 8 channels per work item */
+#define MAX_GROUP 8            /* vectors of 8 channels per forward walk */
+#define BACKWARD_VECTORS 64    /* states x channel vectors per backward walk (its buffers) */
 
 typedef float vfloat __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t vint __attribute__((vector_size(LANES * sizeof(float))));
 typedef float vfloat_unaligned __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
 
-/* Keep in sync with cpu_scan.py (_Geometry, _Args). Tensor order in the 5-arrays: delta, u,
- * B, C, y. Strides and offsets count elements; channels are contiguous in delta, u, y and A. */
-enum { DELTA, U, B_IN, C_IN, Y, TENSORS };
+/* Keep in sync with cpu_scan.py (_Geometry, _Args, _TENSORS). Strides and offsets count
+ * elements. Channels are contiguous in A and the bias; in delta, u, y and their gradients they
+ * are read as vectors where contiguous and gathered otherwise. */
+enum { DELTA, U, B_IN, C_IN, Y, D_DELTA, D_U, D_B, D_C, D_Y, TENSORS };
 
 struct geometry {
     int64_t lines, steps;             /* a direction reads lines x steps positions */
-    int64_t offset[TENSORS];          /* element offset of its first position (+ channel base) */
+    int64_t offset[TENSORS];          /* element offset of its first position */
     int64_t line_stride[TENSORS];
     int64_t step_stride[TENSORS];
 };
 
 struct args {
     int64_t batch, channels, state, directions, threads;
-    const float *delta, *u, *B, *C;
-    float *y;
+    float *data[TENSORS];             /* inputs, y; the backward's gradients (NULL forward) */
+    int64_t batch_stride[TENSORS];
+    int64_t channel_stride[TENSORS];  /* of delta, u, y and their gradients */
+    int64_t state_stride[TENSORS];    /* of B, C and their gradients */
     const float *a2;                  /* (directions, state, channels): A * log2(e) */
     const float *delta_bias;          /* (directions, channels), or NULL */
     int64_t softplus;                 /* delta' = softplus(delta + bias), else delta + bias */
-    int64_t batch_stride[TENSORS];
-    int64_t state_stride[2];          /* of B and C */
+    float *d_A;                       /* backward: (batch, directions, state, channels) */
     const struct geometry *geometry;  /* one per direction */
 };
 
@@ -81,14 +90,17 @@ static inline vfloat exp2v(vfloat x)
     return p * (vfloat)((n + 127) << 23);
 }
 
-/* ``lanes`` channels from p (the rest zero); one vector move for a full block */
 /* log(1 + exp(x)) as max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1], with
  * log1p(e) = 2 atanh(s), s = e / (2 + e) in (0, 1/3] (no cancellation for small e), by its
- * series to s^11 (relative error < 1e-7). Agrees with PyTorch's softplus (threshold 20). */
-static inline vfloat softplus(vfloat x)
+ * series to s^11 (relative error < 1e-7). Agrees with PyTorch's softplus (threshold 20).
+ * ``slope`` gets its derivative, sigmoid(x) = 1 / (1 + e) or e / (1 + e), from the same e. */
+static inline vfloat softplus(vfloat x, vfloat *slope)
 {
     const vfloat zero = splat(0.0f);
-    vfloat e = exp2v(blend(x < zero, x, -x) * 1.44269504f);
+    const vint positive = x > zero;
+    vfloat e = exp2v(blend(positive, -x, x) * 1.44269504f);
+    if (slope)
+        *slope = blend(positive, splat(1.0f), e) / (e + 1.0f);
     vfloat s = e / (e + 2.0f), s2 = s * s;
     vfloat p = splat(1.0f / 11.0f);
     p = p * s2 + 1.0f / 9.0f;
@@ -96,9 +108,18 @@ static inline vfloat softplus(vfloat x)
     p = p * s2 + 1.0f / 5.0f;
     p = p * s2 + 1.0f / 3.0f;
     p = p * s2 + 1.0f;
-    return blend(x > zero, x, zero) + 2.0f * s * p;
+    return blend(positive, x, zero) + 2.0f * s * p;
 }
 
+static inline float lane_sum(vfloat v)
+{
+    float sum = 0.0f;
+    for (int i = 0; i < LANES; ++i)
+        sum += v[i];
+    return sum;
+}
+
+/* ``lanes`` channels from p (the rest zero); one vector move for a full block */
 static inline vfloat load(const float *p, int64_t lanes)
 {
     if (lanes == LANES)
@@ -116,10 +137,70 @@ static inline void store(float *p, vfloat v, int64_t lanes)
         memcpy(p, &v, (size_t)lanes * sizeof(float));
 }
 
-/* One direction's walk for one work item: batch b, channels c0 .. c0 + 8 * vectors - 1 (the
- * last vector holds ``last_lanes`` of them). Per step, the inputs of all its channels are read
- * as whole cache lines and B_t, C_t once; states live in L1 (h[n][j]: vector j, state n).
- * STATE and ``last_lanes`` are constants in the specialisations below. */
+/* ``lanes`` channels ``stride`` elements apart */
+static inline vfloat load_channels(const float *p, int64_t stride, int64_t lanes)
+{
+    if (stride == 1)
+        return load(p, lanes);
+    vfloat v = {0};
+    for (int64_t i = 0; i < lanes; ++i)
+        v[i] = p[i * stride];
+    return v;
+}
+
+static inline void store_channels(float *p, int64_t stride, vfloat v, int64_t lanes)
+{
+    if (stride == 1) {
+        store(p, v, lanes);
+        return;
+    }
+    for (int64_t i = 0; i < lanes; ++i)
+        p[i * stride] = v[i];
+}
+
+/* Element offset of tensor i at (batch b, first channel c0, step t of direction g). */
+static inline int64_t position(const struct args *a, const struct geometry *g, int i, int64_t b,
+                               int64_t c0, int64_t t)
+{
+    const int64_t line = t / g->steps, step = t - line * g->steps;
+    return g->offset[i] + b * a->batch_stride[i] + c0 * a->channel_stride[i] +
+           line * g->line_stride[i] + step * g->step_stride[i];
+}
+
+/* What a walk over channels c0 .. c0 + 8 * vectors - 1 keeps per vector j: how many channels
+ * it holds (the last may be partial), and per state the decay rate and (backward) A. */
+struct channels {
+    int64_t c0, vectors, lanes[MAX_GROUP];
+    vfloat bias[MAX_GROUP];
+};
+
+static inline void channels_init(struct channels *ch, const float *delta_bias, int64_t c0,
+                                 int64_t vectors, int64_t last_lanes)
+{
+    ch->c0 = c0;
+    ch->vectors = vectors;
+    for (int64_t j = 0; j < vectors; ++j) {
+        ch->lanes[j] = j == vectors - 1 ? last_lanes : LANES;
+        ch->bias[j] = delta_bias ? load(delta_bias + c0 + j * LANES, ch->lanes[j]) : splat(0.0f);
+    }
+}
+
+/* delta' (and its slope d delta' / d delta) of vector j at element offset p of delta */
+static inline vfloat step_size(const struct args *a, const struct channels *ch, int64_t j,
+                               const float *p, vfloat *slope)
+{
+    const int64_t cd = a->channel_stride[DELTA];
+    vfloat z = load_channels(p + j * LANES * cd, cd, ch->lanes[j]) + ch->bias[j];
+    if (a->softplus)
+        return softplus(z, slope);
+    if (slope)
+        *slope = splat(1.0f);
+    return z;
+}
+
+/* ----------------------------------------------------------------------------- forward */
+/* One direction's walk for one (batch, group of channels). STATE and ``last_lanes`` are
+ * constants in the specialisations below. */
 static inline __attribute__((always_inline)) void walk(const struct args *a,
                                                         const struct geometry *g,
                                                         const float *a2, const float *delta_bias,
@@ -127,34 +208,29 @@ static inline __attribute__((always_inline)) void walk(const struct args *a,
                                                         const int64_t STATE,
                                                         const int64_t last_lanes)
 {
-    vfloat h[STATE][MAX_GROUP], decay_rate[STATE][MAX_GROUP], bias[MAX_GROUP];
-    int64_t lanes[MAX_GROUP];
-    for (int64_t j = 0; j < vectors; ++j) {
-        lanes[j] = j == vectors - 1 ? last_lanes : LANES;
-        bias[j] = delta_bias ? load(delta_bias + c0 + j * LANES, lanes[j]) : splat(0.0f);
+    struct channels ch;
+    channels_init(&ch, delta_bias, c0, vectors, last_lanes);
+    vfloat h[STATE][MAX_GROUP], decay_rate[STATE][MAX_GROUP];
+    for (int64_t j = 0; j < vectors; ++j)
         for (int64_t n = 0; n < STATE; ++n) {
             h[n][j] = splat(0.0f);
-            decay_rate[n][j] = load(a2 + n * a->channels + c0 + j * LANES, lanes[j]);
+            decay_rate[n][j] = load(a2 + n * a->channels + c0 + j * LANES, ch.lanes[j]);
         }
-    }
-    const int64_t sb = a->state_stride[0], sc = a->state_stride[1];
-    int64_t base[TENSORS];
-    for (int t = 0; t < TENSORS; ++t)
-        base[t] = g->offset[t] + b * a->batch_stride[t] + ((t == B_IN || t == C_IN) ? 0 : c0);
+    const int64_t sb = a->state_stride[B_IN], sc = a->state_stride[C_IN];
+    const int64_t cu = a->channel_stride[U], cy = a->channel_stride[Y];
     for (int64_t line = 0; line < g->lines; ++line) {
-        const float *delta = a->delta + base[DELTA] + line * g->line_stride[DELTA];
-        const float *u = a->u + base[U] + line * g->line_stride[U];
-        const float *B = a->B + base[B_IN] + line * g->line_stride[B_IN];
-        const float *C = a->C + base[C_IN] + line * g->line_stride[C_IN];
-        float *y = a->y + base[Y] + line * g->line_stride[Y];
+        const int64_t t0 = line * g->steps;
+        const float *delta = a->data[DELTA] + position(a, g, DELTA, b, c0, t0);
+        const float *u = a->data[U] + position(a, g, U, b, c0, t0);
+        const float *B = a->data[B_IN] + position(a, g, B_IN, b, 0, t0);
+        const float *C = a->data[C_IN] + position(a, g, C_IN, b, 0, t0);
+        float *y = a->data[Y] + position(a, g, Y, b, c0, t0);
         for (int64_t step = 0; step < g->steps; ++step) {
             vfloat dt[MAX_GROUP], du[MAX_GROUP], out[MAX_GROUP];
             for (int64_t j = 0; j < vectors; ++j) {
-                dt[j] = load(delta + j * LANES, lanes[j]) + bias[j];
-                if (a->softplus)
-                    dt[j] = softplus(dt[j]);
-                du[j] = dt[j] * load(u + j * LANES, lanes[j]);
-                out[j] = load(y + j * LANES, lanes[j]);
+                dt[j] = step_size(a, &ch, j, delta, NULL);
+                du[j] = dt[j] * load_channels(u + j * LANES * cu, cu, ch.lanes[j]);
+                out[j] = load_channels(y + j * LANES * cy, cy, ch.lanes[j]);
             }
             for (int64_t n = 0; n < STATE; ++n) {
                 const float b_n = B[n * sb], c_n = C[n * sc];
@@ -164,7 +240,7 @@ static inline __attribute__((always_inline)) void walk(const struct args *a,
                 }
             }
             for (int64_t j = 0; j < vectors; ++j)
-                store(y + j * LANES, out[j], lanes[j]);
+                store_channels(y + j * LANES * cy, cy, out[j], ch.lanes[j]);
             delta += g->step_stride[DELTA];
             u += g->step_stride[U];
             B += g->step_stride[B_IN];
@@ -174,10 +250,149 @@ static inline __attribute__((always_inline)) void walk(const struct args *a,
     }
 }
 
-typedef void walker(const struct args *, const struct geometry *, const float *, const float *,
-                    int64_t, int64_t, int64_t);
+/* ---------------------------------------------------------------------------- backward */
+/* Buffers of one backward walk, as vectors [index][n][j] (index: segment or step). */
+#define AT(buffer, index, n, j) (buffer)[((index) * STATE + (n)) * vectors + (j)]
 
-#define WALK_FOR(NAME, STATE) \
+/* Advance the states h over step t (forward recurrence); keep states and decays at ``slot``
+ * of ``states``/``decays`` when given. */
+static inline __attribute__((always_inline)) void advance(
+    const struct args *a, const struct geometry *g, const struct channels *ch,
+    const float *a2, int64_t b, int64_t t, vfloat *h, vfloat *states, vfloat *decays,
+    int64_t slot, const int64_t STATE)
+{
+    const int64_t vectors = ch->vectors, c0 = ch->c0, cu = a->channel_stride[U];
+    const float *delta = a->data[DELTA] + position(a, g, DELTA, b, c0, t);
+    const float *u = a->data[U] + position(a, g, U, b, c0, t);
+    const float *B = a->data[B_IN] + position(a, g, B_IN, b, 0, t);
+    vfloat dt[MAX_GROUP], du[MAX_GROUP];
+    for (int64_t j = 0; j < vectors; ++j) {
+        dt[j] = step_size(a, ch, j, delta, NULL);
+        du[j] = dt[j] * load_channels(u + j * LANES * cu, cu, ch->lanes[j]);
+    }
+    for (int64_t n = 0; n < STATE; ++n) {
+        const float b_n = B[n * a->state_stride[B_IN]];
+        for (int64_t j = 0; j < vectors; ++j) {
+            const vfloat rate = load(a2 + n * a->channels + c0 + j * LANES, ch->lanes[j]);
+            const vfloat decay = exp2v(dt[j] * rate);
+            h[n * vectors + j] = decay * h[n * vectors + j] + du[j] * b_n;
+            if (states) {
+                AT(states, slot, n, j) = h[n * vectors + j];
+                AT(decays, slot, n, j) = decay;
+            }
+        }
+    }
+}
+
+/* One step of the adjoint, backwards: g = C_t dy_t + carry (carry: a_{t+1} g_{t+1}); writes
+ * the gradients of delta and u at t, adds those of B_t and C_t, and accumulates A's. */
+static inline __attribute__((always_inline)) void adjoint_step(
+    const struct args *a, const struct geometry *g, const struct channels *ch,
+    const float *a2, int64_t b, int64_t t, const vfloat *h_t, const vfloat *h_before,
+    const vfloat *decay_t, vfloat *carry, vfloat *grad_a, const int64_t STATE)
+{
+    const int64_t vectors = ch->vectors, c0 = ch->c0;
+    const int64_t cu = a->channel_stride[U], cdy = a->channel_stride[D_Y];
+    const float *delta = a->data[DELTA] + position(a, g, DELTA, b, c0, t);
+    const float *u = a->data[U] + position(a, g, U, b, c0, t);
+    const float *B = a->data[B_IN] + position(a, g, B_IN, b, 0, t);
+    const float *C = a->data[C_IN] + position(a, g, C_IN, b, 0, t);
+    const float *dy = a->data[D_Y] + position(a, g, D_Y, b, c0, t);
+    float *d_B = a->data[D_B] + position(a, g, D_B, b, 0, t);
+    float *d_C = a->data[D_C] + position(a, g, D_C, b, 0, t);
+    vfloat dt[MAX_GROUP], slope[MAX_GROUP], uu[MAX_GROUP], du[MAX_GROUP], gy[MAX_GROUP];
+    vfloat g_b[MAX_GROUP], g_dt[MAX_GROUP];
+    for (int64_t j = 0; j < vectors; ++j) {
+        dt[j] = step_size(a, ch, j, delta, &slope[j]);
+        uu[j] = load_channels(u + j * LANES * cu, cu, ch->lanes[j]);
+        du[j] = dt[j] * uu[j];
+        gy[j] = load_channels(dy + j * LANES * cdy, cdy, ch->lanes[j]);
+        g_b[j] = g_dt[j] = splat(0.0f);
+    }
+    const float ln2 = 0.69314718f;
+    for (int64_t n = 0; n < STATE; ++n) {
+        const float b_n = B[n * a->state_stride[B_IN]], c_n = C[n * a->state_stride[C_IN]];
+        vfloat sum_c = splat(0.0f), sum_b = splat(0.0f);
+        for (int64_t j = 0; j < vectors; ++j) {
+            const int64_t i = n * vectors + j;
+            const vfloat adjoint = c_n * gy[j] + carry[i];
+            const vfloat q = adjoint * h_before[i] * decay_t[i];   /* d loss / d log(decay) */
+            sum_c += h_t[i] * gy[j];
+            sum_b += adjoint * du[j];
+            g_b[j] += adjoint * b_n;
+            g_dt[j] += q * (load(a2 + n * a->channels + c0 + j * LANES, ch->lanes[j]) * ln2);
+            grad_a[i] += q * dt[j];
+            carry[i] = decay_t[i] * adjoint;
+        }
+        d_C[n * a->state_stride[D_C]] += lane_sum(sum_c);
+        d_B[n * a->state_stride[D_B]] += lane_sum(sum_b);
+    }
+    const int64_t cdd = a->channel_stride[D_DELTA], cdu = a->channel_stride[D_U];
+    float *d_delta = a->data[D_DELTA] + position(a, g, D_DELTA, b, c0, t);
+    float *d_u = a->data[D_U] + position(a, g, D_U, b, c0, t);
+    for (int64_t j = 0; j < vectors; ++j) {
+        store_channels(d_u + j * LANES * cdu, cdu, dt[j] * g_b[j], ch->lanes[j]);
+        store_channels(d_delta + j * LANES * cdd, cdd, (g_dt[j] + uu[j] * g_b[j]) * slope[j],
+                       ch->lanes[j]);
+    }
+}
+
+/* The backward of one direction for one (batch, group of channels); 0, or -1 when out of
+ * memory. Gradients of A go to d_A (state, channels) of this (batch, direction). */
+static inline __attribute__((always_inline)) int backward_walk(
+    const struct args *a, const struct geometry *g, const float *a2, const float *delta_bias,
+    float *d_A, int64_t b, int64_t c0, int64_t vectors, const int64_t STATE,
+    const int64_t last_lanes)
+{
+    struct channels ch;
+    channels_init(&ch, delta_bias, c0, vectors, last_lanes);
+    const int64_t length = g->lines * g->steps;
+    int64_t segment = 16;                              /* ~sqrt(length), at least 16 */
+    while ((segment + 1) * (segment + 1) <= length)
+        ++segment;
+    const int64_t segments = (length + segment - 1) / segment;
+    const size_t slab = (size_t)STATE * vectors * sizeof(vfloat);
+    vfloat *starts = aligned_alloc(sizeof(vfloat), slab * segments);
+    vfloat *states = aligned_alloc(sizeof(vfloat), slab * segment);
+    vfloat *decays = aligned_alloc(sizeof(vfloat), slab * segment);
+    vfloat *work = aligned_alloc(sizeof(vfloat), slab * 3);
+    if (!starts || !states || !decays || !work) {
+        free(starts), free(states), free(decays), free(work);
+        return -1;
+    }
+    vfloat *h = work, *carry = work + STATE * vectors, *grad_a = work + 2 * STATE * vectors;
+    for (int64_t i = 0; i < STATE * vectors; ++i)
+        h[i] = carry[i] = grad_a[i] = splat(0.0f);
+    for (int64_t t = 0; t < length; ++t) {
+        if (t % segment == 0)
+            memcpy(starts + (t / segment) * STATE * vectors, h, slab);
+        advance(a, g, &ch, a2, b, t, h, NULL, NULL, 0, STATE);
+    }
+    for (int64_t s = segments - 1; s >= 0; --s) {
+        const int64_t t0 = s * segment, t1 = t0 + segment < length ? t0 + segment : length;
+        const vfloat *start = starts + s * STATE * vectors;
+        memcpy(h, start, slab);
+        for (int64_t t = t0; t < t1; ++t)
+            advance(a, g, &ch, a2, b, t, h, states, decays, t - t0, STATE);
+        for (int64_t t = t1 - 1; t >= t0; --t)
+            adjoint_step(a, g, &ch, a2, b, t, &AT(states, t - t0, 0, 0),
+                         t > t0 ? &AT(states, t - t0 - 1, 0, 0) : start,
+                         &AT(decays, t - t0, 0, 0), carry, grad_a, STATE);
+    }
+    for (int64_t n = 0; n < STATE; ++n)
+        for (int64_t j = 0; j < vectors; ++j)
+            store(d_A + n * a->channels + c0 + j * LANES, AT(grad_a, 0, n, j), ch.lanes[j]);
+    free(starts), free(states), free(decays), free(work);
+    return 0;
+}
+
+/* ----------------------------------------------------------------------- specialisations */
+typedef void forward_walker(const struct args *, const struct geometry *, const float *,
+                            const float *, int64_t, int64_t, int64_t);
+typedef int backward_walker(const struct args *, const struct geometry *, const float *,
+                            const float *, float *, int64_t, int64_t, int64_t);
+
+#define WALKS_FOR(NAME, STATE) \
     static void walk_##NAME(const struct args *a, const struct geometry *g, const float *a2, \
                             const float *bias, int64_t b, int64_t c0, int64_t vectors) \
     { \
@@ -186,27 +401,39 @@ typedef void walker(const struct args *, const struct geometry *, const float *,
             walk(a, g, a2, bias, b, c0, vectors, STATE, LANES); \
         else \
             walk(a, g, a2, bias, b, c0, vectors, STATE, last); \
+    } \
+    static int backward_##NAME(const struct args *a, const struct geometry *g, \
+                               const float *a2, const float *bias, float *d_A, int64_t b, \
+                               int64_t c0, int64_t vectors) \
+    { \
+        const int64_t last = a->channels - c0 - (vectors - 1) * LANES; \
+        return last >= LANES ? backward_walk(a, g, a2, bias, d_A, b, c0, vectors, STATE, LANES) \
+                             : backward_walk(a, g, a2, bias, d_A, b, c0, vectors, STATE, last); \
     }
-WALK_FOR(4, 4)
-WALK_FOR(8, 8)
-WALK_FOR(16, 16)
-WALK_FOR(32, 32)
-WALK_FOR(64, 64)
-WALK_FOR(any, a->state)
+WALKS_FOR(4, 4)
+WALKS_FOR(8, 8)
+WALKS_FOR(16, 16)
+WALKS_FOR(32, 32)
+WALKS_FOR(64, 64)
+WALKS_FOR(any, a->state)
 
+#define PICK(prefix, state) \
+    ((state) == 4 ? prefix##_4 : (state) == 8 ? prefix##_8 : (state) == 16 ? prefix##_16 : \
+     (state) == 32 ? prefix##_32 : (state) == 64 ? prefix##_64 : prefix##_any)
+
+/* ------------------------------------------------------------------------------ threads */
 struct worker {
     const struct args *a;
     int64_t first, stride;            /* work items first, first + stride, ... */
-    int64_t group;                    /* vectors of channels per work item */
+    int64_t group;                    /* forward: vectors of channels per work item */
+    int status;
 };
 
-static void *run_worker(void *arg)
+static void *forward_worker(void *arg)
 {
-    const struct worker *w = arg;
+    struct worker *w = arg;
     const struct args *a = w->a;
-    walker *walk_item = a->state == 4 ? walk_4 : a->state == 8 ? walk_8 :
-                        a->state == 16 ? walk_16 : a->state == 32 ? walk_32 :
-                        a->state == 64 ? walk_64 : walk_any;
+    forward_walker *walk_item = PICK(walk, a->state);
     const int64_t vectors = (a->channels + LANES - 1) / LANES;
     const int64_t groups = (vectors + w->group - 1) / w->group;
     for (int64_t item = w->first; item < a->batch * groups; item += w->stride) {
@@ -220,7 +447,28 @@ static void *run_worker(void *arg)
     return NULL;
 }
 
-/* Vectors per work item: as many as fit MAX_GROUP, in equal shares for ``threads``. */
+static void *backward_worker(void *arg)
+{
+    struct worker *w = arg;
+    const struct args *a = w->a;
+    backward_walker *walk_item = PICK(backward, a->state);
+    const int64_t vectors = (a->channels + LANES - 1) / LANES;
+    int64_t group = BACKWARD_VECTORS / a->state;
+    group = group < 1 ? 1 : group > MAX_GROUP ? MAX_GROUP : group;
+    for (int64_t item = w->first; item < a->batch * a->directions; item += w->stride) {
+        const int64_t b = item / a->directions, k = item % a->directions;
+        for (int64_t first = 0; first < vectors && !w->status; first += group) {
+            const int64_t count = vectors - first < group ? vectors - first : group;
+            w->status = walk_item(a, &a->geometry[k], a->a2 + k * a->state * a->channels,
+                                  a->delta_bias ? a->delta_bias + k * a->channels : NULL,
+                                  a->d_A + (b * a->directions + k) * a->state * a->channels, b,
+                                  first * LANES, count);
+        }
+    }
+    return NULL;
+}
+
+/* Vectors per forward work item: as many as fit MAX_GROUP, in equal shares for ``threads``. */
 static int64_t group_size(int64_t vectors, int64_t batch, int64_t threads)
 {
     int64_t per_batch = (threads + batch - 1) / batch;            /* items wanted per image */
@@ -229,32 +477,52 @@ static int64_t group_size(int64_t vectors, int64_t batch, int64_t threads)
     return (vectors + items - 1) / items;
 }
 
-/* y += the scan of every direction. Returns 0, or -1 for arguments out of range. */
-int retinexmamba_scan_forward(const struct args *a)
+/* Run ``body`` over ``items`` work items on up to a->threads threads (the caller's included). */
+static int run(const struct args *a, void *(*body)(void *), int64_t items, int64_t group)
 {
-    if (a->directions < 1 || a->directions > MAX_DIRECTIONS || a->state < 1 || a->channels < 1)
-        return -1;
     int64_t threads = a->threads < 1 ? 1 : a->threads;
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
-    const int64_t vectors = (a->channels + LANES - 1) / LANES;
-    const int64_t group = group_size(vectors, a->batch, threads);
-    const int64_t items = a->batch * ((vectors + group - 1) / group);
-    if (threads > items)
-        threads = items;
+    threads = threads > MAX_THREADS ? MAX_THREADS : threads > items ? items : threads;
     pthread_t ids[MAX_THREADS];
     struct worker workers[MAX_THREADS];
     int64_t started = 1;
     for (int64_t t = 0; t < threads; ++t)
-        workers[t] = (struct worker){a, t, threads, group};
+        workers[t] = (struct worker){a, t, threads, group, 0};
     for (int64_t t = 1; t < threads; ++t, ++started)
-        if (pthread_create(&ids[t], NULL, run_worker, &workers[t]) != 0)
+        if (pthread_create(&ids[t], NULL, body, &workers[t]) != 0)
             break;
-    /* items of threads that could not start run here */
-    for (int64_t t = started; t < threads; ++t)
-        run_worker(&workers[t]);
-    run_worker(&workers[0]);
+    for (int64_t t = started; t < threads; ++t)   /* threads that could not start: run here */
+        body(&workers[t]);
+    body(&workers[0]);
+    int status = 0;
     for (int64_t t = 1; t < started; ++t)
         pthread_join(ids[t], NULL);
-    return 0;
+    for (int64_t t = 0; t < threads; ++t)
+        status = workers[t].status ? workers[t].status : status;
+    return status;
+}
+
+static int valid(const struct args *a)
+{
+    return a->directions >= 1 && a->directions <= MAX_DIRECTIONS && a->state >= 1 &&
+           a->channels >= 1 && a->batch >= 1;
+}
+
+/* y += the scan of every direction. Returns 0, or -1 for arguments out of range. */
+int retinexmamba_scan_forward(const struct args *a)
+{
+    if (!valid(a))
+        return -1;
+    const int64_t vectors = (a->channels + LANES - 1) / LANES;
+    const int64_t group = group_size(vectors, a->batch, a->threads < 1 ? 1 : a->threads);
+    return run(a, forward_worker, a->batch * ((vectors + group - 1) / group), group);
+}
+
+/* Gradients of sum(dy * y) of the forward (without its D term): writes d_delta (through the
+ * bias and softplus) and d_u (per direction), adds into d_B and d_C (zeroed by the caller),
+ * writes d_A per batch. Returns 0, -1 for arguments out of range, -2 when out of memory. */
+int retinexmamba_scan_backward(const struct args *a)
+{
+    if (!valid(a))
+        return -1;
+    return run(a, backward_worker, a->batch * a->directions, 0) ? -2 : 0;
 }

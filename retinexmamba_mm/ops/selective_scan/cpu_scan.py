@@ -1,19 +1,19 @@
-"""The ``cpu`` backend: the scan's forward as one compiled C walk (``cpu_kernels.c``).
+"""The ``cpu`` backend: the scan's forward and backward as compiled C walks (``cpu_kernels.c``).
 
-The kernel is compiled at first use with the machine's C compiler (``$CC``, else ``cc``;
+The kernels are compiled at first use with the machine's C compiler (``$CC``, else ``cc``;
 ``-O3 -march=native``) into a per-user cache (``$RETINEXMAMBA_CACHE_DIR``, else
 ``~/.cache/retinexmamba_mm``), keyed by the source, the compiler and the CPU, and loaded with
 ctypes: no build step at install time, and a machine without a compiler simply does not have
 this backend (``auto`` then uses ``torch``; asking for ``cpu`` by name says why it is missing).
 
-Forward only: with gradients wanted, the backward is the torch backend's, which recomputes the
-forward (so ``auto`` picks ``torch`` for training on the CPU). Inputs of any float dtype are
-computed in fp32 and returned in the input's dtype. It runs on as many threads as torch does.
+Inputs are read in place where their layout allows (SS2D's channels-last maps and pixel-major
+projections, the contract's (b, K*D, L)); any float dtype is computed in fp32 and returned in
+the input's dtype. The D term and the reductions of the bias's and D's gradients are PyTorch
+ops. It runs on as many threads as torch does.
 """
 import ctypes
 import functools
 import hashlib
-import logging
 import math
 import os
 import platform
@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 
 from ...utils import log_once
-from . import torch_scan
 from .dispatch import needs_grad
 
 __all__ = ['is_available', 'unavailable_reason', 'selective_scan', 'cross_selective_scan']
@@ -35,29 +34,29 @@ prefers_channels_last = True
 
 _SOURCE = Path(__file__).with_name('cpu_kernels.c')
 _FLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-pthread')
-_TENSORS = 5                      # delta, u, B, C, y: the order of cpu_kernels.c's arrays
+# The kernels' tensors, in the order of cpu_kernels.c's arrays.
+_TENSORS = ('delta', 'u', 'B', 'C', 'y', 'd_delta', 'd_u', 'd_B', 'd_C', 'd_y')
 _MAX_DIRECTIONS = 64
 _LOG2E = 1.0 / math.log(2.0)
 
-_Five = ctypes.c_int64 * _TENSORS
+_PerTensor = ctypes.c_int64 * len(_TENSORS)
 
 
 class _Geometry(ctypes.Structure):
     """``struct geometry`` of cpu_kernels.c: where a direction's positions lie."""
-    _fields_ = [('lines', ctypes.c_int64), ('steps', ctypes.c_int64), ('offset', _Five),
-                ('line_stride', _Five), ('step_stride', _Five)]
+    _fields_ = [('lines', ctypes.c_int64), ('steps', ctypes.c_int64), ('offset', _PerTensor),
+                ('line_stride', _PerTensor), ('step_stride', _PerTensor)]
 
 
 class _Args(ctypes.Structure):
     """``struct args`` of cpu_kernels.c."""
     _fields_ = [('batch', ctypes.c_int64), ('channels', ctypes.c_int64),
                 ('state', ctypes.c_int64), ('directions', ctypes.c_int64),
-                ('threads', ctypes.c_int64),
-                ('delta', ctypes.c_void_p), ('u', ctypes.c_void_p), ('B', ctypes.c_void_p),
-                ('C', ctypes.c_void_p), ('y', ctypes.c_void_p), ('a2', ctypes.c_void_p),
+                ('threads', ctypes.c_int64), ('data', ctypes.c_void_p * len(_TENSORS)),
+                ('batch_stride', _PerTensor), ('channel_stride', _PerTensor),
+                ('state_stride', _PerTensor), ('a2', ctypes.c_void_p),
                 ('delta_bias', ctypes.c_void_p), ('softplus', ctypes.c_int64),
-                ('batch_stride', _Five), ('state_stride', ctypes.c_int64 * 2),
-                ('geometry', ctypes.POINTER(_Geometry))]
+                ('d_A', ctypes.c_void_p), ('geometry', ctypes.POINTER(_Geometry))]
 
 
 # ------------------------------------------------------------------------------ compilation
@@ -108,14 +107,16 @@ def _library():
     target = _cache_dir() / f'cpu_kernels-{key.hexdigest()[:16]}.so'
     try:
         if not target.exists():
-            logging.getLogger(__name__).info('compiling the cpu scan kernel into %s', target)
+            log_once('cpu_scan.compile', f'cpu scan backend: compiling {_SOURCE.name} '
+                     f'({_compiler()} {" ".join(_FLAGS[:2])}) into {target}, once per machine')
             _compile(target)
         library = ctypes.CDLL(str(target))
     except OSError as error:
         _load_error = str(error)
         return None
-    library.retinexmamba_scan_forward.argtypes = [ctypes.POINTER(_Args)]
-    library.retinexmamba_scan_forward.restype = ctypes.c_int
+    for function in (library.retinexmamba_scan_forward, library.retinexmamba_scan_backward):
+        function.argtypes = [ctypes.POINTER(_Args)]
+        function.restype = ctypes.c_int
     return library
 
 
@@ -128,28 +129,84 @@ def unavailable_reason():
     return f'its C kernel could not be built: {_load_error}'
 
 
-# ------------------------------------------------------------------------------ the call
-def _geometry(offsets, line_strides, step_strides, lines, steps):
-    return _Geometry(lines, steps, _Five(*offsets), _Five(*line_strides), _Five(*step_strides))
+# ------------------------------------------------------------------------------ the calls
+class _Operand:
+    """One of the kernel's tensors and its element strides: batch, the channel (or state)
+    axis, the offset from one direction to the next, and the sequence axes (L, or H and W)."""
+
+    def __init__(self, tensor=None, inner=0, direction=0, sequence=(0, 0)):
+        self.tensor, self.inner, self.direction, self.sequence = tensor, inner, direction, sequence
+        self.batch = 0 if tensor is None else tensor.stride(0)
 
 
-def _run(delta, u, B, C, y, a2, bias, softplus, geometries, batch_strides, state_strides):
-    """y += the scan of every direction (in place). All tensors fp32 on the CPU; channels
-    contiguous in delta, u, y; a2 (directions, N, channels) and bias (directions, channels) or
-    None contiguous. The kernel adds the bias to delta and applies softplus itself."""
+def _flat(t, channels=None):
+    """(b, K*D, L) with ``channels`` per group, or (b, K, N, L) (B, C and their gradients)."""
+    if channels is None:
+        return _Operand(t, t.stride(2), t.stride(1), (t.stride(3), ))
+    return _Operand(t, t.stride(1), channels * t.stride(1), (t.stride(2), ))
+
+
+def _cross(t):
+    """(b, 4, D or N, H, W) per direction, or (b, D, H, W) shared by the four."""
+    if t.dim() == 4:
+        return _Operand(t, t.stride(1), 0, t.stride()[2:])
+    return _Operand(t, t.stride(2), t.stride(1), t.stride()[3:])
+
+
+def _flat_geometry(length):
+    """One line of ``length`` steps, the same for every group (K) but for their offsets."""
+    def geometry(operands):
+        zero = [0] * len(operands)
+        return [(1, length, zero, zero, [o.sequence[0] for o in operands])]
+    return geometry
+
+
+def _cross_geometry(height, width):
+    """SS2D's four reading orders over (H, W) maps: 0 row-major, 1 column-major, 2 and 3 their
+    reverses (from the last pixel backwards); (lines, steps, first offsets, line strides,
+    step strides)."""
+    def geometry(operands):
+        rows = [o.sequence[0] for o in operands]
+        cols = [o.sequence[1] for o in operands]
+        last = [(height - 1) * r + (width - 1) * c for r, c in zip(rows, cols)]
+        zero = [0] * len(operands)
+        return [(height, width, zero, rows, cols), (width, height, zero, cols, rows),
+                (height, width, last, [-r for r in rows], [-c for c in cols]),
+                (width, height, last, [-c for c in cols], [-r for r in rows])]
+    return geometry
+
+
+def _launch(function, operands, geometry, a2, bias, softplus, d_A=None):
+    """Call a kernel: ``operands`` maps names of ``_TENSORS`` to ``_Operand``s (fp32, CPU);
+    ``geometry`` gives each direction's (lines, steps, offsets, line strides, step strides)
+    without the per-direction offsets, which are added here."""
+    operands = [operands.get(name, _Operand()) for name in _TENSORS]
     directions, state, channels = a2.shape
     if directions > _MAX_DIRECTIONS:
         raise ValueError(f'the cpu scan backend takes at most {_MAX_DIRECTIONS} groups (K), '
                          f'got {directions}; use backend="torch"')
-    table = (_Geometry * directions)(*geometries)
-    args = _Args(y.shape[0], channels, state, directions, torch.get_num_threads(),
-                 delta.data_ptr(), u.data_ptr(), B.data_ptr(), C.data_ptr(), y.data_ptr(),
+    shapes = geometry(operands)
+    table = (_Geometry * directions)(*(
+        _Geometry(lines, steps, _PerTensor(*(o + k * op.direction
+                                             for o, op in zip(offsets, operands))),
+                  _PerTensor(*line_strides), _PerTensor(*step_strides))
+        for k, (lines, steps, offsets, line_strides, step_strides)
+        in enumerate(shapes if len(shapes) == directions else shapes * directions)))
+    batch = operands[_TENSORS.index('u')].tensor.shape[0]
+    args = _Args(batch, channels, state, directions, torch.get_num_threads(),
+                 (ctypes.c_void_p * len(_TENSORS))(*(None if o.tensor is None else
+                                                     o.tensor.data_ptr() for o in operands)),
+                 _PerTensor(*(o.batch for o in operands)),
+                 _PerTensor(*(o.inner for o in operands)),
+                 _PerTensor(*(o.inner for o in operands)),
                  a2.data_ptr(), None if bias is None else bias.data_ptr(), int(softplus),
-                 _Five(*batch_strides), (ctypes.c_int64 * 2)(*state_strides),
-                 table)
-    if _library().retinexmamba_scan_forward(ctypes.byref(args)):
-        raise ValueError(f'cpu scan kernel rejected its arguments (batch {args.batch}, '
-                         f'channels {channels}, states {state}, directions {directions})')
+                 None if d_A is None else d_A.data_ptr(), table)
+    status = function(ctypes.byref(args))
+    if status == -2:
+        raise MemoryError('cpu scan backend: out of memory for the backward walk\'s buffers')
+    if status:
+        raise ValueError(f'cpu scan kernel rejected its arguments (batch {batch}, channels '
+                         f'{channels}, states {state}, directions {directions})')
 
 
 def _base2(A, groups):
@@ -161,25 +218,6 @@ def _bias(delta_bias, groups):
     return None if delta_bias is None else delta_bias.float().view(groups, -1).contiguous()
 
 
-def _forward_flat(u, delta, A, B, C, D, delta_bias, delta_softplus):
-    batch, kd, length = u.shape
-    groups, state = B.shape[1:3]
-    channels = kd // groups
-    # time-major copies, so a step's channels are contiguous; B and C are read in place
-    steps_t, u_t = (t.float().transpose(1, 2).contiguous() for t in (delta, u))  # (b, L, K*D)
-    y = torch.zeros_like(u_t) if D is None else u_t * D.float()
-    B, C = _states_inner(B), _states_inner(C)
-    geometries = [_geometry([k * channels, k * channels, k * B.stride(1), k * C.stride(1),
-                             k * channels], [0] * _TENSORS,
-                            [kd, kd, B.stride(3), C.stride(3), kd], 1, length)
-                  for k in range(groups)]
-    _run(steps_t, u_t, B, C, y, _base2(A, groups), _bias(delta_bias, groups), delta_softplus,
-         geometries,
-         [length * kd, length * kd, B.stride(0), C.stride(0), length * kd],
-         [B.stride(2), C.stride(2)])
-    return y.transpose(1, 2).contiguous().to(u.dtype)
-
-
 def _states_inner(t):
     """B or C (b, K, N, ...) in fp32 with the state axis contiguous: a step reads its N values
     from one cache line instead of N lines far apart (the kernel accepts any strides)."""
@@ -187,98 +225,145 @@ def _states_inner(t):
     return t if t.stride(2) == 1 else t.movedim(2, -1).contiguous().movedim(-1, 2)
 
 
-def _pixel_major(t):
-    """(b, c, H, W) (or (b, 4, c, H, W)) with the channel axis contiguous: a view where the
-    memory already is, else a channels-last copy."""
-    if t.stride(-3) == 1:
-        return t
-    order = (0, 2, 3, 1) if t.dim() == 4 else (0, 3, 4, 1, 2)
-    return t.permute(order).contiguous().permute(
-        (0, 3, 1, 2) if t.dim() == 4 else (0, 3, 4, 1, 2))
+def _channels_inner(t):
+    """A map (b, c, H, W) or (b, 4, c, H, W) in fp32 with the channel axis contiguous: a view
+    where the memory already is, else a channels-last copy."""
+    t = t.float()
+    return t if t.stride(-3) == 1 else t.movedim(-3, -1).contiguous().movedim(-1, -3)
 
 
-def _directions(height, width, strides):
-    """SS2D's four reading orders as geometries over (H, W) maps with the given per-tensor
-    (row, column) strides: 0 row-major, 1 column-major, 2 and 3 their reverses (from the last
-    pixel backwards)."""
-    rows = [s[0] for s in strides]
-    cols = [s[1] for s in strides]
-    last = [(height - 1) * r + (width - 1) * c for r, c in zip(rows, cols)]
-    zero = [0] * _TENSORS
-    negate = lambda values: [-v for v in values]   # noqa: E731
-    return [_geometry(zero, rows, cols, height, width),
-            _geometry(zero, cols, rows, width, height),
-            _geometry(last, negate(rows), negate(cols), height, width),
-            _geometry(last, negate(cols), negate(rows), width, height)]
+def _grad_a(d_A):
+    """(batch, K, N, D) per-batch gradients -> (K*D, N)."""
+    return d_A.sum(0).transpose(1, 2).flatten(0, 1)
+
+
+def _cast(grads, inputs):
+    return tuple(None if g is None or t is None else g.to(t.dtype) for g, t in zip(grads, inputs))
+
+
+def _zeros_states_inner(t):
+    """Zeros shaped like B or C (b, K, N, ...), the state axis contiguous."""
+    return t.new_zeros(*t.shape[:2], *t.shape[3:], t.shape[2]).movedim(-1, 2)
+
+
+def _forward_flat(u, delta, A, B, C, D, delta_bias, delta_softplus):
+    """The contract's scan. Inputs are read in place, whatever their strides (channels
+    gathered where they are not contiguous: at the contract's (b, K*D, L) that beats transposed
+    copies)."""
+    groups = B.shape[1]
+    channels = u.shape[1] // groups
+    u32, delta32, B32, C32 = u.float(), delta.float(), _states_inner(B), _states_inner(C)
+    y = (torch.zeros_like(u32) if D is None else u32 * D.float()[:, None]).contiguous()
+    _launch(_library().retinexmamba_scan_forward,
+            dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
+                 C=_flat(C32), y=_flat(y, channels)),
+            _flat_geometry(u.shape[-1]), _base2(A, groups), _bias(delta_bias, groups),
+            delta_softplus)
+    return y.to(u.dtype)
 
 
 def _forward_cross(x, delta, A, B, C, D, delta_bias, delta_softplus):
+    """SS2D's four-direction scan on channels-last maps and pixel-major projections (copied
+    into those layouts when given otherwise)."""
     batch, channels, height, width = x.shape
-    x32 = _pixel_major(x.float())
-    steps = _pixel_major(delta.float())
-    B, C = _states_inner(B), _states_inner(C)
+    x32, delta32 = _channels_inner(x), _channels_inner(delta)
+    B32, C32 = _states_inner(B), _states_inner(C)
     # every direction's D term multiplies x at its own pixel: y starts as x * sum_k D_k
     dsum = x32.new_zeros(channels) if D is None else D.float().view(4, channels).sum(0)
     y = x32.new_empty(batch, height, width, channels)
     torch.mul(x32.permute(0, 2, 3, 1), dsum, out=y)
-    y_map = y.permute(0, 3, 1, 2)
-    geometries = _directions(height, width, [(t.stride(-2), t.stride(-1))
-                                             for t in (steps, x32, B, C, y_map)])
-    # direction k's delta, B and C start k slices further in
-    for k, geometry in enumerate(geometries):
-        for index, t in ((0, steps), (2, B), (3, C)):
-            geometry.offset[index] += k * t.stride(1)
-    _run(steps, x32, B, C, y, _base2(A, 4), _bias(delta_bias, 4), delta_softplus, geometries,
-         [steps.stride(0), x32.stride(0), B.stride(0), C.stride(0), y_map.stride(0)],
-         [B.stride(2), C.stride(2)])
-    return y_map.to(x.dtype)
+    y = y.permute(0, 3, 1, 2)
+    _launch(_library().retinexmamba_scan_forward,
+            dict(delta=_cross(delta32), u=_cross(x32), B=_cross(B32), C=_cross(C32),
+                 y=_cross(y)),
+            _cross_geometry(height, width), _base2(A, 4), _bias(delta_bias, 4), delta_softplus)
+    return y.to(x.dtype)
 
 
-def _checked_cpu(*tensors):
+class _FlatScan(torch.autograd.Function):
+    """``_forward_flat`` with the backward kernel."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, delta_bias, delta_softplus):
+        ctx.save_for_backward(u, delta, A, B, C, D, delta_bias)
+        ctx.delta_softplus = delta_softplus
+        return _forward_flat(u, delta, A, B, C, D, delta_bias, delta_softplus)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        inputs = ctx.saved_tensors
+        u, delta, A, B, C, D, delta_bias = inputs
+        groups = B.shape[1]
+        channels = u.shape[1] // groups
+        u32, delta32, B32, C32 = u.float(), delta.float(), _states_inner(B), _states_inner(C)
+        gy = grad_y.float()
+        # channels contiguous: the kernel stores a step's channels as vectors
+        d_delta, d_u = (u32.new_empty(u.shape[0], u.shape[2], u.shape[1]).transpose(1, 2)
+                        for _ in range(2))
+        d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
+        d_A = u32.new_empty(u.shape[0], groups, A.shape[-1], channels)
+        _launch(_library().retinexmamba_scan_backward,
+                dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
+                     C=_flat(C32), d_delta=_flat(d_delta, channels), d_u=_flat(d_u, channels),
+                     d_B=_flat(d_B), d_C=_flat(d_C), d_y=_flat(gy, channels)),
+                _flat_geometry(u.shape[-1]), _base2(A, groups), _bias(delta_bias, groups),
+                ctx.delta_softplus, d_A)
+        if D is not None:
+            d_u += gy * D.float()[:, None]
+        grad_D = None if D is None else (gy * u32).sum((0, 2))
+        grad_bias = None if delta_bias is None else d_delta.sum((0, 2))
+        return (*_cast((d_u, d_delta, _grad_a(d_A), d_B, d_C, grad_D, grad_bias), inputs), None)
+
+
+class _CrossScan(torch.autograd.Function):
+    """``_forward_cross`` with the backward kernel."""
+
+    @staticmethod
+    def forward(ctx, x, delta, A, B, C, D, delta_bias, delta_softplus):
+        ctx.save_for_backward(x, delta, A, B, C, D, delta_bias)
+        ctx.delta_softplus = delta_softplus
+        return _forward_cross(x, delta, A, B, C, D, delta_bias, delta_softplus)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        inputs = ctx.saved_tensors
+        x, delta, A, B, C, D, delta_bias = inputs
+        batch, channels, height, width = x.shape
+        x32, delta32 = _channels_inner(x), _channels_inner(delta)
+        B32, C32 = _states_inner(B), _states_inner(C)
+        gy = _channels_inner(grad_y)
+        d_delta, d_u = torch.empty_like(delta32), torch.empty_like(delta32)
+        d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
+        d_A = x32.new_empty(batch, 4, A.shape[-1], channels)
+        _launch(_library().retinexmamba_scan_backward,
+                dict(delta=_cross(delta32), u=_cross(x32), B=_cross(B32), C=_cross(C32),
+                     d_delta=_cross(d_delta), d_u=_cross(d_u), d_B=_cross(d_B),
+                     d_C=_cross(d_C), d_y=_cross(gy)),
+                _cross_geometry(height, width), _base2(A, 4), _bias(delta_bias, 4),
+                ctx.delta_softplus, d_A)
+        grad_x = d_u.sum(1)
+        grad_D = None
+        if D is not None:
+            grad_x += gy * D.float().view(4, channels).sum(0)[:, None, None]
+            grad_D = (gy * x32).sum((0, 2, 3)).repeat(4)
+        grad_bias = None if delta_bias is None else d_delta.sum((0, 3, 4)).flatten()
+        return (*_cast((grad_x, d_delta, _grad_a(d_A), d_B, d_C, grad_D, grad_bias), inputs),
+                None)
+
+
+def _call(function, forward, *inputs):
+    tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
     for t in tensors:
-        if t is not None and t.device.type != 'cpu':
+        if t.device.type != 'cpu':
             raise ValueError(f'the cpu scan backend takes CPU tensors, got {t.device}')
-
-
-class _Recompute(torch.autograd.Function):
-    """Forward by the C kernel; backward by the torch backend, which recomputes its forward."""
-
-    @staticmethod
-    def forward(ctx, kernel, reference, *inputs):
-        ctx.reference = reference
-        ctx.save_for_backward(*(t for t in inputs if isinstance(t, torch.Tensor)))
-        ctx.layout = [isinstance(t, torch.Tensor) for t in inputs]
-        ctx.flags = [t for t in inputs if not isinstance(t, torch.Tensor)]
-        return kernel(*inputs)
-
-    @staticmethod
-    def backward(ctx, grad):
-        saved, flags = iter(ctx.saved_tensors), iter(ctx.flags)
-        inputs = [next(saved).detach().requires_grad_(ctx.needs_input_grad[i + 2])
-                  if is_tensor else next(flags) for i, is_tensor in enumerate(ctx.layout)]
-        with torch.enable_grad():
-            out = ctx.reference(*inputs)
-        wanted = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
-        grads = iter(torch.autograd.grad(out, wanted, grad))
-        return (None, None, *(next(grads) if isinstance(t, torch.Tensor) and t.requires_grad
-                              else None for t in inputs))
-
-
-def _call(kernel, reference, *inputs):
-    _checked_cpu(*(t for t in inputs if isinstance(t, torch.Tensor)))
-    if needs_grad(*(t for t in inputs if isinstance(t, torch.Tensor))):
-        log_once('cpu_scan.backward', 'cpu scan backend: gradients come from the torch '
-                 'backend, which recomputes the forward (backend="auto" uses torch for training)')
-        return _Recompute.apply(kernel, reference, *inputs)
-    with torch.no_grad():
-        return kernel(*inputs)
+    if needs_grad(*tensors):
+        return function.apply(*inputs)
+    return forward(*inputs)
 
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
-    return _call(_forward_flat, torch_scan.selective_scan, u, delta, A, B, C, D, delta_bias,
-                 delta_softplus)
+    return _call(_FlatScan, _forward_flat, u, delta, A, B, C, D, delta_bias, delta_softplus)
 
 
 def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
-    return _call(_forward_cross, torch_scan.cross_selective_scan, x, delta, A, B, C, D,
-                 delta_bias, delta_softplus)
+    return _call(_CrossScan, _forward_cross, x, delta, A, B, C, D, delta_bias, delta_softplus)

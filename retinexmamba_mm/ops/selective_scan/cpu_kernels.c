@@ -52,8 +52,7 @@ struct args {
     int64_t batch, channels, state, directions, threads;
     float *data[TENSORS];             /* inputs, y; the backward's gradients (NULL forward) */
     int64_t batch_stride[TENSORS];
-    int64_t channel_stride[TENSORS];  /* of delta, u, y and their gradients */
-    int64_t state_stride[TENSORS];    /* of B, C and their gradients */
+    int64_t inner_stride[TENSORS];    /* channels of delta, u, y; states of B, C (and grads) */
     const float *a2;                  /* (directions, state, channels): A * log2(e) */
     const float *delta_bias;          /* (directions, channels), or NULL */
     int64_t softplus;                 /* delta' = softplus(delta + bias), else delta + bias */
@@ -163,7 +162,7 @@ static inline int64_t position(const struct args *a, const struct geometry *g, i
                                int64_t c0, int64_t t)
 {
     const int64_t line = t / g->steps, step = t - line * g->steps;
-    return g->offset[i] + b * a->batch_stride[i] + c0 * a->channel_stride[i] +
+    return g->offset[i] + b * a->batch_stride[i] + c0 * a->inner_stride[i] +
            line * g->line_stride[i] + step * g->step_stride[i];
 }
 
@@ -189,7 +188,7 @@ static inline void channels_init(struct channels *ch, const float *delta_bias, i
 static inline vfloat step_size(const struct args *a, const struct channels *ch, int64_t j,
                                const float *p, vfloat *slope)
 {
-    const int64_t cd = a->channel_stride[DELTA];
+    const int64_t cd = a->inner_stride[DELTA];
     vfloat z = load_channels(p + j * LANES * cd, cd, ch->lanes[j]) + ch->bias[j];
     if (a->softplus)
         return softplus(z, slope);
@@ -216,8 +215,8 @@ static inline __attribute__((always_inline)) void walk(const struct args *a,
             h[n][j] = splat(0.0f);
             decay_rate[n][j] = load(a2 + n * a->channels + c0 + j * LANES, ch.lanes[j]);
         }
-    const int64_t sb = a->state_stride[B_IN], sc = a->state_stride[C_IN];
-    const int64_t cu = a->channel_stride[U], cy = a->channel_stride[Y];
+    const int64_t sb = a->inner_stride[B_IN], sc = a->inner_stride[C_IN];
+    const int64_t cu = a->inner_stride[U], cy = a->inner_stride[Y];
     for (int64_t line = 0; line < g->lines; ++line) {
         const int64_t t0 = line * g->steps;
         const float *delta = a->data[DELTA] + position(a, g, DELTA, b, c0, t0);
@@ -261,7 +260,7 @@ static inline __attribute__((always_inline)) void advance(
     const float *a2, int64_t b, int64_t t, vfloat *h, vfloat *states, vfloat *decays,
     int64_t slot, const int64_t STATE)
 {
-    const int64_t vectors = ch->vectors, c0 = ch->c0, cu = a->channel_stride[U];
+    const int64_t vectors = ch->vectors, c0 = ch->c0, cu = a->inner_stride[U];
     const float *delta = a->data[DELTA] + position(a, g, DELTA, b, c0, t);
     const float *u = a->data[U] + position(a, g, U, b, c0, t);
     const float *B = a->data[B_IN] + position(a, g, B_IN, b, 0, t);
@@ -271,7 +270,7 @@ static inline __attribute__((always_inline)) void advance(
         du[j] = dt[j] * load_channels(u + j * LANES * cu, cu, ch->lanes[j]);
     }
     for (int64_t n = 0; n < STATE; ++n) {
-        const float b_n = B[n * a->state_stride[B_IN]];
+        const float b_n = B[n * a->inner_stride[B_IN]];
         for (int64_t j = 0; j < vectors; ++j) {
             const vfloat rate = load(a2 + n * a->channels + c0 + j * LANES, ch->lanes[j]);
             const vfloat decay = exp2v(dt[j] * rate);
@@ -292,7 +291,7 @@ static inline __attribute__((always_inline)) void adjoint_step(
     const vfloat *decay_t, vfloat *carry, vfloat *grad_a, const int64_t STATE)
 {
     const int64_t vectors = ch->vectors, c0 = ch->c0;
-    const int64_t cu = a->channel_stride[U], cdy = a->channel_stride[D_Y];
+    const int64_t cu = a->inner_stride[U], cdy = a->inner_stride[D_Y];
     const float *delta = a->data[DELTA] + position(a, g, DELTA, b, c0, t);
     const float *u = a->data[U] + position(a, g, U, b, c0, t);
     const float *B = a->data[B_IN] + position(a, g, B_IN, b, 0, t);
@@ -311,7 +310,7 @@ static inline __attribute__((always_inline)) void adjoint_step(
     }
     const float ln2 = 0.69314718f;
     for (int64_t n = 0; n < STATE; ++n) {
-        const float b_n = B[n * a->state_stride[B_IN]], c_n = C[n * a->state_stride[C_IN]];
+        const float b_n = B[n * a->inner_stride[B_IN]], c_n = C[n * a->inner_stride[C_IN]];
         vfloat sum_c = splat(0.0f), sum_b = splat(0.0f);
         for (int64_t j = 0; j < vectors; ++j) {
             const int64_t i = n * vectors + j;
@@ -324,10 +323,10 @@ static inline __attribute__((always_inline)) void adjoint_step(
             grad_a[i] += q * dt[j];
             carry[i] = decay_t[i] * adjoint;
         }
-        d_C[n * a->state_stride[D_C]] += lane_sum(sum_c);
-        d_B[n * a->state_stride[D_B]] += lane_sum(sum_b);
+        d_C[n * a->inner_stride[D_C]] += lane_sum(sum_c);
+        d_B[n * a->inner_stride[D_B]] += lane_sum(sum_b);
     }
-    const int64_t cdd = a->channel_stride[D_DELTA], cdu = a->channel_stride[D_U];
+    const int64_t cdd = a->inner_stride[D_DELTA], cdu = a->inner_stride[D_U];
     float *d_delta = a->data[D_DELTA] + position(a, g, D_DELTA, b, c0, t);
     float *d_u = a->data[D_U] + position(a, g, D_U, b, c0, t);
     for (int64_t j = 0; j < vectors; ++j) {

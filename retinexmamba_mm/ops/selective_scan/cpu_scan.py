@@ -53,8 +53,8 @@ class _Args(ctypes.Structure):
     _fields_ = [('batch', ctypes.c_int64), ('channels', ctypes.c_int64),
                 ('state', ctypes.c_int64), ('directions', ctypes.c_int64),
                 ('threads', ctypes.c_int64), ('data', ctypes.c_void_p * len(_TENSORS)),
-                ('batch_stride', _PerTensor), ('channel_stride', _PerTensor),
-                ('state_stride', _PerTensor), ('a2', ctypes.c_void_p),
+                ('batch_stride', _PerTensor), ('inner_stride', _PerTensor),
+                ('a2', ctypes.c_void_p),
                 ('delta_bias', ctypes.c_void_p), ('softplus', ctypes.c_int64),
                 ('d_A', ctypes.c_void_p), ('geometry', ctypes.POINTER(_Geometry))]
 
@@ -197,7 +197,6 @@ def _launch(function, operands, geometry, a2, bias, softplus, d_A=None):
                  (ctypes.c_void_p * len(_TENSORS))(*(None if o.tensor is None else
                                                      o.tensor.data_ptr() for o in operands)),
                  _PerTensor(*(o.batch for o in operands)),
-                 _PerTensor(*(o.inner for o in operands)),
                  _PerTensor(*(o.inner for o in operands)),
                  a2.data_ptr(), None if bias is None else bias.data_ptr(), int(softplus),
                  None if d_A is None else d_A.data_ptr(), table)

@@ -17,7 +17,8 @@ __all__ = ['BACKENDS', 'BackendUnavailable', 'available_backends', 'needs_grad',
 # orders, fastest first as measured by tools/analysis/benchmark.py (README, Benchmarks). CUDA, on
 # an H100: for inference (no gradients) triton's forward wins (400x600: 40.1 vs 68.4 ms for the
 # whole model); for training mamba_ssm is as fast in fp32 and faster in bf16 (H200, with triton's
-# Gluon backward walk: 138.6 vs 140.7 ms fp32, 130.2 vs 141.9 ms bf16); both beat torch. CPU
+# Gluon backward walk: 138.6 vs 140.7 ms fp32, 130.2 vs 141.9 ms bf16; the walk's kept step
+# sizes took 3.3 / 2.6 ms more kernel time off, not enough to change that); both beat torch. CPU
 # (2-core EPYC): the cpu backend's compiled walks beat torch's, forward and backward (README).
 BACKENDS = {'torch': 'torch_scan', 'cpu': 'cpu_scan', 'mamba_ssm': 'mamba_ssm_scan',
             'triton': 'triton_scan'}

@@ -252,7 +252,8 @@ def _forward_flat(u, delta, A, B, C, D, delta_bias, delta_softplus):
     groups = B.shape[1]
     channels = u.shape[1] // groups
     u32, delta32, B32, C32 = u.float(), delta.float(), _states_inner(B), _states_inner(C)
-    y = (torch.zeros_like(u32) if D is None else u32 * D.float()[:, None]).contiguous()
+    # y in u's memory layout (contiguous for the contract's), so its channels are stored alike
+    y = torch.zeros_like(u32) if D is None else u32 * D.float()[:, None]
     _launch(_library().retinexmamba_scan_forward,
             dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
                  C=_flat(C32), y=_flat(y, channels)),

@@ -280,90 +280,88 @@ def _forward_cross(x, delta, A, B, C, D, delta_bias, delta_softplus):
     return y.to(x.dtype)
 
 
-class _FlatScan(torch.autograd.Function):
-    """``_forward_flat`` with the backward kernel."""
+def _backward_flat(inputs, delta_softplus, grad_y):
+    """Gradients of ``_forward_flat``'s inputs (u, delta, A, B, C, D, delta_bias)."""
+    u, delta, A, B, C, D, delta_bias = inputs
+    groups = B.shape[1]
+    channels = u.shape[1] // groups
+    u32, delta32, B32, C32 = u.float(), delta.float(), _states_inner(B), _states_inner(C)
+    gy = grad_y.float()
+    # channels contiguous: the kernel stores a step's channels as vectors
+    d_delta, d_u = (u32.new_empty(u.shape[0], u.shape[2], u.shape[1]).transpose(1, 2)
+                    for _ in range(2))
+    d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
+    d_A = u32.new_empty(u.shape[0], groups, A.shape[-1], channels)
+    _launch(_library().retinexmamba_scan_backward,
+            dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
+                 C=_flat(C32), d_delta=_flat(d_delta, channels), d_u=_flat(d_u, channels),
+                 d_B=_flat(d_B), d_C=_flat(d_C), d_y=_flat(gy, channels)),
+            _flat_geometry(u.shape[-1]), _base2(A, groups), _bias(delta_bias, groups),
+            delta_softplus, d_A)
+    if D is not None:
+        d_u += gy * D.float()[:, None]
+    grad_D = None if D is None else (gy * u32).sum((0, 2))
+    grad_bias = None if delta_bias is None else d_delta.sum((0, 2))
+    return d_u, d_delta, _grad_a(d_A), d_B, d_C, grad_D, grad_bias
+
+
+def _backward_cross(inputs, delta_softplus, grad_y):
+    """Gradients of ``_forward_cross``'s inputs (x, delta, A, B, C, D, delta_bias)."""
+    x, delta, A, B, C, D, delta_bias = inputs
+    batch, channels, height, width = x.shape
+    x32, delta32 = _channels_inner(x), _channels_inner(delta)
+    B32, C32 = _states_inner(B), _states_inner(C)
+    gy = _channels_inner(grad_y)
+    d_delta, d_u = torch.empty_like(delta32), torch.empty_like(delta32)   # d_u per direction
+    d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
+    d_A = x32.new_empty(batch, 4, A.shape[-1], channels)
+    _launch(_library().retinexmamba_scan_backward,
+            dict(delta=_cross(delta32), u=_cross(x32), B=_cross(B32), C=_cross(C32),
+                 d_delta=_cross(d_delta), d_u=_cross(d_u), d_B=_cross(d_B), d_C=_cross(d_C),
+                 d_y=_cross(gy)),
+            _cross_geometry(height, width), _base2(A, 4), _bias(delta_bias, 4), delta_softplus,
+            d_A)
+    grad_x = d_u.sum(1)
+    grad_D = None
+    if D is not None:
+        grad_x += gy * D.float().view(4, channels).sum(0)[:, None, None]
+        grad_D = (gy * x32).sum((0, 2, 3)).repeat(4)
+    grad_bias = None if delta_bias is None else d_delta.sum((0, 3, 4)).flatten()
+    return grad_x, d_delta, _grad_a(d_A), d_B, d_C, grad_D, grad_bias
+
+
+class _Scan(torch.autograd.Function):
+    """A forward (``_forward_flat`` or ``_forward_cross``) with its backward kernel. Inputs
+    after the two functions: the seven tensors of the contract, then delta_softplus."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, delta_bias, delta_softplus):
-        ctx.save_for_backward(u, delta, A, B, C, D, delta_bias)
-        ctx.delta_softplus = delta_softplus
-        return _forward_flat(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    def forward(ctx, forward, backward, *inputs):
+        ctx.backward, ctx.delta_softplus = backward, inputs[-1]
+        ctx.save_for_backward(*inputs[:-1])
+        return forward(*inputs)
 
     @staticmethod
     def backward(ctx, grad_y):
         inputs = ctx.saved_tensors
-        u, delta, A, B, C, D, delta_bias = inputs
-        groups = B.shape[1]
-        channels = u.shape[1] // groups
-        u32, delta32, B32, C32 = u.float(), delta.float(), _states_inner(B), _states_inner(C)
-        gy = grad_y.float()
-        # channels contiguous: the kernel stores a step's channels as vectors
-        d_delta, d_u = (u32.new_empty(u.shape[0], u.shape[2], u.shape[1]).transpose(1, 2)
-                        for _ in range(2))
-        d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
-        d_A = u32.new_empty(u.shape[0], groups, A.shape[-1], channels)
-        _launch(_library().retinexmamba_scan_backward,
-                dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
-                     C=_flat(C32), d_delta=_flat(d_delta, channels), d_u=_flat(d_u, channels),
-                     d_B=_flat(d_B), d_C=_flat(d_C), d_y=_flat(gy, channels)),
-                _flat_geometry(u.shape[-1]), _base2(A, groups), _bias(delta_bias, groups),
-                ctx.delta_softplus, d_A)
-        if D is not None:
-            d_u += gy * D.float()[:, None]
-        grad_D = None if D is None else (gy * u32).sum((0, 2))
-        grad_bias = None if delta_bias is None else d_delta.sum((0, 2))
-        return (*_cast((d_u, d_delta, _grad_a(d_A), d_B, d_C, grad_D, grad_bias), inputs), None)
+        grads = ctx.backward(inputs, ctx.delta_softplus, grad_y)
+        return None, None, *_cast(grads, inputs), None
 
 
-class _CrossScan(torch.autograd.Function):
-    """``_forward_cross`` with the backward kernel."""
-
-    @staticmethod
-    def forward(ctx, x, delta, A, B, C, D, delta_bias, delta_softplus):
-        ctx.save_for_backward(x, delta, A, B, C, D, delta_bias)
-        ctx.delta_softplus = delta_softplus
-        return _forward_cross(x, delta, A, B, C, D, delta_bias, delta_softplus)
-
-    @staticmethod
-    def backward(ctx, grad_y):
-        inputs = ctx.saved_tensors
-        x, delta, A, B, C, D, delta_bias = inputs
-        batch, channels, height, width = x.shape
-        x32, delta32 = _channels_inner(x), _channels_inner(delta)
-        B32, C32 = _states_inner(B), _states_inner(C)
-        gy = _channels_inner(grad_y)
-        d_delta, d_u = torch.empty_like(delta32), torch.empty_like(delta32)
-        d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
-        d_A = x32.new_empty(batch, 4, A.shape[-1], channels)
-        _launch(_library().retinexmamba_scan_backward,
-                dict(delta=_cross(delta32), u=_cross(x32), B=_cross(B32), C=_cross(C32),
-                     d_delta=_cross(d_delta), d_u=_cross(d_u), d_B=_cross(d_B),
-                     d_C=_cross(d_C), d_y=_cross(gy)),
-                _cross_geometry(height, width), _base2(A, 4), _bias(delta_bias, 4),
-                ctx.delta_softplus, d_A)
-        grad_x = d_u.sum(1)
-        grad_D = None
-        if D is not None:
-            grad_x += gy * D.float().view(4, channels).sum(0)[:, None, None]
-            grad_D = (gy * x32).sum((0, 2, 3)).repeat(4)
-        grad_bias = None if delta_bias is None else d_delta.sum((0, 3, 4)).flatten()
-        return (*_cast((grad_x, d_delta, _grad_a(d_A), d_B, d_C, grad_D, grad_bias), inputs),
-                None)
-
-
-def _call(function, forward, *inputs):
+def _call(forward, backward, *inputs):
     tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
     for t in tensors:
         if t.device.type != 'cpu':
             raise ValueError(f'the cpu scan backend takes CPU tensors, got {t.device}')
     if needs_grad(*tensors):
-        return function.apply(*inputs)
+        return _Scan.apply(forward, backward, *inputs)
     return forward(*inputs)
 
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
-    return _call(_FlatScan, _forward_flat, u, delta, A, B, C, D, delta_bias, delta_softplus)
+    return _call(_forward_flat, _backward_flat, u, delta, A, B, C, D, delta_bias,
+                 delta_softplus)
 
 
 def cross_selective_scan(x, delta, A, B, C, D, delta_bias, delta_softplus=True):
-    return _call(_CrossScan, _forward_cross, x, delta, A, B, C, D, delta_bias, delta_softplus)
+    return _call(_forward_cross, _backward_cross, x, delta, A, B, C, D, delta_bias,
+                 delta_softplus)

@@ -167,7 +167,7 @@ static inline int64_t position(const struct args *a, const struct geometry *g, i
 }
 
 /* What a walk over channels c0 .. c0 + 8 * vectors - 1 keeps per vector j: how many channels
- * it holds (the last may be partial), and per state the decay rate and (backward) A. */
+ * it holds (the last may be partial) and their delta bias. */
 struct channels {
     int64_t c0, vectors, lanes[MAX_GROUP];
     vfloat bias[MAX_GROUP];
@@ -184,7 +184,7 @@ static inline void channels_init(struct channels *ch, const float *delta_bias, i
     }
 }
 
-/* delta' (and its slope d delta' / d delta) of vector j at element offset p of delta */
+/* delta' (and its slope d delta' / d delta) of vector j, the step's delta at p */
 static inline vfloat step_size(const struct args *a, const struct channels *ch, int64_t j,
                                const float *p, vfloat *slope)
 {

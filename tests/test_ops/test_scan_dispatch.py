@@ -104,3 +104,19 @@ def test_cross_scan_checks_shapes():
     with pytest.raises(ValueError, match=r'delta must have shape \(1, 4, 3, 4, 5\)'):
         cross_selective_scan(x, torch.rand(1, 4, 3, 5, 4), -torch.rand(12, 2),
                              torch.randn(1, 4, 2, 4, 5), torch.randn(1, 4, 2, 4, 5), None, None)
+
+
+@pytest.mark.parametrize('backend', available_backends('cpu'))
+@pytest.mark.parametrize('batch,height,width', [(0, 4, 5), (1, 0, 5), (2, 3, 0)])
+def test_empty_inputs_give_empty_outputs_and_gradients(backend, batch, height, width):
+    x = torch.randn(batch, 3, height, width, requires_grad=True)
+    delta = torch.rand(batch, 4, 3, height, width, requires_grad=True)
+    A = (-torch.rand(12, 2)).requires_grad_()
+    y = cross_selective_scan(x, delta, A, torch.randn(batch, 4, 2, height, width),
+                             torch.randn(batch, 4, 2, height, width), None, None,
+                             backend=backend)
+    y.sum().backward()
+    assert y.shape == x.shape and x.grad.shape == x.shape
+    assert A.grad is None or not A.grad.any()   # no gradient, or a zero one
+    inputs = tiny_inputs(batch=batch, length=height * width)
+    assert selective_scan(**inputs, backend=backend).shape == inputs['u'].shape

@@ -181,6 +181,8 @@ def _launch(function, operands, geometry, a2, bias, softplus, d_A=None):
     ``geometry`` gives each direction's (lines, steps, offsets, line strides, step strides)
     without the per-direction offsets, which are added here."""
     operands = [operands.get(name, _Operand()) for name in _TENSORS]
+    if operands[_TENSORS.index('u')].tensor.numel() == 0:
+        return                                  # nothing to scan; outputs are set up already
     directions, state, channels = a2.shape
     if directions > _MAX_DIRECTIONS:
         raise ValueError(f'the cpu scan backend takes at most {_MAX_DIRECTIONS} groups (K), '
@@ -291,7 +293,7 @@ def _backward_flat(inputs, delta_softplus, grad_y):
     d_delta, d_u = (u32.new_empty(u.shape[0], u.shape[2], u.shape[1]).transpose(1, 2)
                     for _ in range(2))
     d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
-    d_A = u32.new_empty(u.shape[0], groups, A.shape[-1], channels)
+    d_A = u32.new_zeros(u.shape[0], groups, A.shape[-1], channels)
     _launch(_library().retinexmamba_scan_backward,
             dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
                  C=_flat(C32), d_delta=_flat(d_delta, channels), d_u=_flat(d_u, channels),
@@ -314,7 +316,7 @@ def _backward_cross(inputs, delta_softplus, grad_y):
     gy = _channels_inner(grad_y)
     d_delta, d_u = torch.empty_like(delta32), torch.empty_like(delta32)   # d_u per direction
     d_B, d_C = _zeros_states_inner(B32), _zeros_states_inner(C32)
-    d_A = x32.new_empty(batch, 4, A.shape[-1], channels)
+    d_A = x32.new_zeros(batch, 4, A.shape[-1], channels)
     _launch(_library().retinexmamba_scan_backward,
             dict(delta=_cross(delta32), u=_cross(x32), B=_cross(B32), C=_cross(C32),
                  d_delta=_cross(d_delta), d_u=_cross(d_u), d_B=_cross(d_B), d_C=_cross(d_C),

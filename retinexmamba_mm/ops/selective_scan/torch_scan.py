@@ -323,6 +323,8 @@ def _activate(delta, bias, delta_softplus, grad, own):
 def _recurrence(du, delta, A, B, C):
     """y (L, b, K, D) of h_t = exp(delta_t A) h_{t-1} + du_t B_t, y_t = <C_t, h_t> (no D)."""
     groups, channels = delta.shape[2:]
+    if du.numel() == 0:        # an empty batch or sequence: empty y, still in the graph
+        return du * 0
     du, delta, B, C = (t.contiguous() for t in (du, delta, B, C))
     A = A.to(delta.dtype).view(groups, channels, -1)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (du, delta, A, B, C)):
@@ -361,7 +363,8 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fa
     u = u.to(dtype)
     bias = None if delta_bias is None else delta_bias.to(dtype)[:, None]
     steps = _activate(delta.to(dtype), bias, delta_softplus, grad, own=delta.dtype != dtype)
-    du, steps = (_time_major(t).view(length, batch, groups, -1) for t in (steps * u, steps))
+    du, steps = (_time_major(t).view(length, batch, groups, kd // groups)
+                 for t in (steps * u, steps))
     B, C = (_time_major(t.to(dtype).flatten(1, 2)).view(length, batch, groups, state)
             for t in (B, C))
     y = _contract_major(_recurrence(du, steps, A, B, C).view(length, batch, kd))
@@ -373,7 +376,7 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Fa
 def _chunk(height, width, batch, channels):
     """Rows (or columns) per piece when flipping a map piece by piece: ~1M elements, so the
     flipped pieces stay small instead of a whole flipped copy of the map."""
-    return max(1, (1 << 20) // (batch * channels * max(height, width)))
+    return max(1, (1 << 20) // max(1, batch * channels * max(height, width)))
 
 
 def _layouts(t, height, width):

@@ -112,10 +112,9 @@ static inline vfloat softplus(vfloat x, vfloat *slope)
 
 static inline float lane_sum(vfloat v)
 {
-    float sum = 0.0f;
-    for (int i = 0; i < LANES; ++i)
-        sum += v[i];
-    return sum;
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+    v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+    return v[0] + v[1];
 }
 
 /* ``lanes`` channels from p (the rest zero); one vector move for a full block */
@@ -257,7 +256,7 @@ static inline __attribute__((always_inline)) void walk(const struct args *a,
  * of ``states``/``decays`` when given. */
 static inline __attribute__((always_inline)) void advance(
     const struct args *a, const struct geometry *g, const struct channels *ch,
-    const float *a2, int64_t b, int64_t t, vfloat *h, vfloat *states, vfloat *decays,
+    const vfloat *rate, int64_t b, int64_t t, vfloat *h, vfloat *states, vfloat *decays,
     int64_t slot, const int64_t STATE)
 {
     const int64_t vectors = ch->vectors, c0 = ch->c0, cu = a->inner_stride[U];
@@ -272,8 +271,7 @@ static inline __attribute__((always_inline)) void advance(
     for (int64_t n = 0; n < STATE; ++n) {
         const float b_n = B[n * a->inner_stride[B_IN]];
         for (int64_t j = 0; j < vectors; ++j) {
-            const vfloat rate = load(a2 + n * a->channels + c0 + j * LANES, ch->lanes[j]);
-            const vfloat decay = exp2v(dt[j] * rate);
+            const vfloat decay = exp2v(dt[j] * rate[n * vectors + j]);
             h[n * vectors + j] = decay * h[n * vectors + j] + du[j] * b_n;
             if (states) {
                 AT(states, slot, n, j) = h[n * vectors + j];
@@ -287,7 +285,7 @@ static inline __attribute__((always_inline)) void advance(
  * the gradients of delta and u at t, adds those of B_t and C_t, and accumulates A's. */
 static inline __attribute__((always_inline)) void adjoint_step(
     const struct args *a, const struct geometry *g, const struct channels *ch,
-    const float *a2, int64_t b, int64_t t, const vfloat *h_t, const vfloat *h_before,
+    const vfloat *a_natural, int64_t b, int64_t t, const vfloat *h_t, const vfloat *h_before,
     const vfloat *decay_t, vfloat *carry, vfloat *grad_a, const int64_t STATE)
 {
     const int64_t vectors = ch->vectors, c0 = ch->c0;
@@ -308,7 +306,6 @@ static inline __attribute__((always_inline)) void adjoint_step(
         gy[j] = load_channels(dy + j * LANES * cdy, cdy, ch->lanes[j]);
         g_b[j] = g_dt[j] = splat(0.0f);
     }
-    const float ln2 = 0.69314718f;
     for (int64_t n = 0; n < STATE; ++n) {
         const float b_n = B[n * a->inner_stride[B_IN]], c_n = C[n * a->inner_stride[C_IN]];
         vfloat sum_c = splat(0.0f), sum_b = splat(0.0f);
@@ -319,7 +316,7 @@ static inline __attribute__((always_inline)) void adjoint_step(
             sum_c += h_t[i] * gy[j];
             sum_b += adjoint * du[j];
             g_b[j] += adjoint * b_n;
-            g_dt[j] += q * (load(a2 + n * a->channels + c0 + j * LANES, ch->lanes[j]) * ln2);
+            g_dt[j] += q * a_natural[i];
             grad_a[i] += q * dt[j];
             carry[i] = decay_t[i] * adjoint;
         }
@@ -354,27 +351,34 @@ static inline __attribute__((always_inline)) int backward_walk(
     vfloat *starts = aligned_alloc(sizeof(vfloat), slab * segments);
     vfloat *states = aligned_alloc(sizeof(vfloat), slab * segment);
     vfloat *decays = aligned_alloc(sizeof(vfloat), slab * segment);
-    vfloat *work = aligned_alloc(sizeof(vfloat), slab * 3);
+    vfloat *work = aligned_alloc(sizeof(vfloat), slab * 5);
     if (!starts || !states || !decays || !work) {
         free(starts), free(states), free(decays), free(work);
         return -1;
     }
-    vfloat *h = work, *carry = work + STATE * vectors, *grad_a = work + 2 * STATE * vectors;
-    for (int64_t i = 0; i < STATE * vectors; ++i)
-        h[i] = carry[i] = grad_a[i] = splat(0.0f);
+    const int64_t size = STATE * vectors;
+    vfloat *h = work, *carry = work + size, *grad_a = work + 2 * size;
+    vfloat *rate = work + 3 * size, *a_natural = work + 4 * size;   /* A log2(e), A */
+    for (int64_t n = 0; n < STATE; ++n)
+        for (int64_t j = 0; j < vectors; ++j) {
+            const int64_t i = n * vectors + j;
+            h[i] = carry[i] = grad_a[i] = splat(0.0f);
+            rate[i] = load(a2 + n * a->channels + c0 + j * LANES, ch.lanes[j]);
+            a_natural[i] = rate[i] * 0.69314718f;
+        }
     for (int64_t t = 0; t < length; ++t) {
         if (t % segment == 0)
             memcpy(starts + (t / segment) * STATE * vectors, h, slab);
-        advance(a, g, &ch, a2, b, t, h, NULL, NULL, 0, STATE);
+        advance(a, g, &ch, rate, b, t, h, NULL, NULL, 0, STATE);
     }
     for (int64_t s = segments - 1; s >= 0; --s) {
         const int64_t t0 = s * segment, t1 = t0 + segment < length ? t0 + segment : length;
         const vfloat *start = starts + s * STATE * vectors;
         memcpy(h, start, slab);
         for (int64_t t = t0; t < t1; ++t)
-            advance(a, g, &ch, a2, b, t, h, states, decays, t - t0, STATE);
+            advance(a, g, &ch, rate, b, t, h, states, decays, t - t0, STATE);
         for (int64_t t = t1 - 1; t >= t0; --t)
-            adjoint_step(a, g, &ch, a2, b, t, &AT(states, t - t0, 0, 0),
+            adjoint_step(a, g, &ch, a_natural, b, t, &AT(states, t - t0, 0, 0),
                          t > t0 ? &AT(states, t - t0 - 1, 0, 0) : start,
                          &AT(decays, t - t0, 0, 0), carry, grad_a, STATE);
     }

@@ -14,6 +14,7 @@ ops. It runs on as many threads as torch does.
 import ctypes
 import functools
 import hashlib
+import logging
 import math
 import os
 import platform
@@ -113,6 +114,8 @@ def _library():
         library = ctypes.CDLL(str(target))
     except OSError as error:
         _load_error = str(error)
+        log_once('cpu_scan.unavailable', f'cpu scan backend unavailable, backend="auto" uses '
+                 f'torch on the CPU: {error}', logging.WARNING)
         return None
     for function in (library.retinexmamba_scan_forward, library.retinexmamba_scan_backward):
         function.argtypes = [ctypes.POINTER(_Args)]

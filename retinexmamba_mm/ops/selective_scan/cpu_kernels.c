@@ -510,6 +510,13 @@ static int valid(const struct args *a)
            a->channels >= 1 && a->batch >= 1;
 }
 
+/* The sizes of the argument structs, which cpu_scan.py checks against its own. */
+int64_t retinexmamba_struct_sizes(int64_t *geometry_size)
+{
+    *geometry_size = sizeof(struct geometry);
+    return sizeof(struct args);
+}
+
 /* y += the scan of every direction. Returns 0, or -1 for arguments out of range. */
 int retinexmamba_scan_forward(const struct args *a)
 {

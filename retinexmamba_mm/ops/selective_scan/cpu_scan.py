@@ -112,6 +112,7 @@ def _library():
                      f'({_compiler()} {" ".join(_FLAGS[:2])}) into {target}, once per machine')
             _compile(target)
         library = ctypes.CDLL(str(target))
+        _check_layout(library)
     except OSError as error:
         _load_error = str(error)
         log_once('cpu_scan.unavailable', f'cpu scan backend unavailable, backend="auto" uses '
@@ -121,6 +122,19 @@ def _library():
         function.argtypes = [ctypes.POINTER(_Args)]
         function.restype = ctypes.c_int
     return library
+
+
+def _check_layout(library):
+    """The structs of cpu_kernels.c and ``_Args``/``_Geometry`` must match field for field;
+    their sizes catch an edit of one side only."""
+    sizes = library.retinexmamba_struct_sizes
+    sizes.argtypes, sizes.restype = [ctypes.POINTER(ctypes.c_int64)], ctypes.c_int64
+    geometry = ctypes.c_int64()
+    args = sizes(ctypes.byref(geometry))
+    if (args, geometry.value) != (ctypes.sizeof(_Args), ctypes.sizeof(_Geometry)):
+        raise OSError(f'{_SOURCE.name} and {Path(__file__).name} disagree on the argument '
+                      f'layout (struct sizes {args}/{geometry.value}, ctypes '
+                      f'{ctypes.sizeof(_Args)}/{ctypes.sizeof(_Geometry)})')
 
 
 def is_available():

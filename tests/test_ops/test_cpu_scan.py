@@ -190,8 +190,9 @@ def test_it_refuses_cuda_tensors():
 
 
 def test_it_compiles_into_an_empty_cache_and_reports_a_missing_compiler(tmp_path):
-    """Fresh interpreters: a build into an empty cache directory, then the same call with a
-    compiler that does not exist, which must name it and say how to get the backend."""
+    """Fresh interpreters: a build into an empty cache directory; one with a compiler that
+    rejects -march=native (it retries without); then a compiler that does not exist, which
+    must be named, with how to get the backend."""
     code = textwrap.dedent('''
         import torch
         from retinexmamba_mm.ops import selective_scan
@@ -211,6 +212,14 @@ def test_it_compiles_into_an_empty_cache_and_reports_a_missing_compiler(tmp_path
     # logged (to stdout by mmengine's logger, to stderr by logging's where mmengine is absent)
     assert 'compiling cpu_kernels.c' in built.stdout + built.stderr
     assert list((tmp_path / 'cache').glob('cpu_kernels-*.so'))
+    picky = tmp_path / 'picky-cc'
+    picky.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -march=native ] && exit 1; done\n'
+                     f'exec {os.environ.get("CC") or "cc"} "$@"\n')
+    picky.chmod(0o755)
+    env.update(CC=str(picky), RETINEXMAMBA_CACHE_DIR=str(tmp_path / 'portable'))
+    portable = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert portable.stdout.strip().splitlines()[-1] == 'ran 3', portable.stderr[-2000:]
     env.update(CC='no-such-compiler', RETINEXMAMBA_CACHE_DIR=str(tmp_path / 'other'))
     missing = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
                              text=True, timeout=300)

@@ -35,6 +35,8 @@ prefers_channels_last = True
 
 _SOURCE = Path(__file__).with_name('cpu_kernels.c')
 _FLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-pthread')
+# Compilers that do not know -march=native for their target (some clang builds) get plain -O3.
+_PORTABLE_FLAGS = tuple(flag for flag in _FLAGS if flag != '-march=native')
 # The kernels' tensors, in the order of cpu_kernels.c's arrays.
 _TENSORS = ('delta', 'u', 'B', 'C', 'y', 'd_delta', 'd_u', 'd_B', 'd_C', 'd_y')
 _MAX_DIRECTIONS = 64
@@ -88,9 +90,12 @@ def _compile(target):
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
-        command = [compiler, *_FLAGS, str(_SOURCE), '-o', str(built)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode:
+        for flags in (_FLAGS, _PORTABLE_FLAGS):
+            command = [compiler, *flags, str(_SOURCE), '-o', str(built)]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if not result.returncode:
+                break
+        else:
             raise OSError(f'compiling {_SOURCE.name} failed ({" ".join(command)}):\n'
                           f'{result.stderr.strip()}')
         os.replace(built, target)
@@ -108,8 +113,8 @@ def _library():
     target = _cache_dir() / f'cpu_kernels-{key.hexdigest()[:16]}.so'
     try:
         if not target.exists():
-            log_once('cpu_scan.compile', f'cpu scan backend: compiling {_SOURCE.name} '
-                     f'({_compiler()} {" ".join(_FLAGS[:2])}) into {target}, once per machine')
+            log_once('cpu_scan.compile', f'cpu scan backend: compiling {_SOURCE.name} with '
+                     f'{_compiler()} into {target}, once per machine')
             _compile(target)
         library = ctypes.CDLL(str(target))
         _check_layout(library)

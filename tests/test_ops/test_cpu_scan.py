@@ -225,3 +225,20 @@ def test_it_compiles_into_an_empty_cache_and_reports_a_missing_compiler(tmp_path
                              text=True, timeout=300)
     assert 'unavailable' in missing.stdout and "'no-such-compiler'" in missing.stdout
     assert 'install a C compiler' in missing.stdout
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """The kernels split their work by channel groups and directions, never inside a sum, so
+    their results are bitwise the same on any number of threads (at this size PyTorch's own
+    reductions around them, for dD, the bias and A, run in one piece too)."""
+    inputs = {k: v.float() for k, v in cross_inputs(2, 24, 16, 6, 7, seed=5).items()}
+    grad_out = torch.randn(2, 24, 6, 7)
+    results = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        results.append(grads_of(lambda **kw: cross_selective_scan(**kw, backend='cpu'), inputs,
+                                grad_out))
+    torch.set_num_threads(1)
+    for y, grads in results[1:]:
+        assert torch.equal(y, results[0][0])
+        assert all(torch.equal(grads[k], results[0][1][k]) for k in grads)

@@ -196,18 +196,29 @@ static inline vfloat step_size(const struct args *a, const struct channels *ch, 
     return z;
 }
 
+/* Direction k's decay rates (state, channels) and delta bias (channels, or NULL). */
+static inline const float *rates_of(const struct args *a, int64_t k)
+{
+    return a->a2 + k * a->state * a->channels;
+}
+
+static inline const float *bias_of(const struct args *a, int64_t k)
+{
+    return a->delta_bias ? a->delta_bias + k * a->channels : NULL;
+}
+
 /* ----------------------------------------------------------------------------- forward */
-/* One direction's walk for one (batch, group of channels). STATE and ``last_lanes`` are
+/* Direction k's walk for one (batch, group of channels). STATE and ``last_lanes`` are
  * constants in the specialisations below. */
-static inline __attribute__((always_inline)) void walk(const struct args *a,
-                                                        const struct geometry *g,
-                                                        const float *a2, const float *delta_bias,
+static inline __attribute__((always_inline)) void walk(const struct args *a, int64_t k,
                                                         int64_t b, int64_t c0, int64_t vectors,
                                                         const int64_t STATE,
                                                         const int64_t last_lanes)
 {
+    const struct geometry *g = &a->geometry[k];
+    const float *a2 = rates_of(a, k);
     struct channels ch;
-    channels_init(&ch, delta_bias, c0, vectors, last_lanes);
+    channels_init(&ch, bias_of(a, k), c0, vectors, last_lanes);
     vfloat h[STATE][MAX_GROUP], decay_rate[STATE][MAX_GROUP];
     for (int64_t j = 0; j < vectors; ++j)
         for (int64_t n = 0; n < STATE; ++n) {
@@ -333,15 +344,17 @@ static inline __attribute__((always_inline)) void adjoint_step(
     }
 }
 
-/* The backward of one direction for one (batch, group of channels); 0, or -1 when out of
+/* The backward of direction k for one (batch, group of channels); 0, or -1 when out of
  * memory. Gradients of A go to d_A (state, channels) of this (batch, direction). */
 static inline __attribute__((always_inline)) int backward_walk(
-    const struct args *a, const struct geometry *g, const float *a2, const float *delta_bias,
-    float *d_A, int64_t b, int64_t c0, int64_t vectors, const int64_t STATE,
-    const int64_t last_lanes)
+    const struct args *a, int64_t k, int64_t b, int64_t c0, int64_t vectors,
+    const int64_t STATE, const int64_t last_lanes)
 {
+    const struct geometry *g = &a->geometry[k];
+    const float *a2 = rates_of(a, k);
+    float *d_A = a->d_A + (b * a->directions + k) * STATE * a->channels;
     struct channels ch;
-    channels_init(&ch, delta_bias, c0, vectors, last_lanes);
+    channels_init(&ch, bias_of(a, k), c0, vectors, last_lanes);
     const int64_t length = g->lines * g->steps;
     int64_t segment = 16;                              /* ~sqrt(length), at least 16 */
     while ((segment + 1) * (segment + 1) <= length)
@@ -390,28 +403,26 @@ static inline __attribute__((always_inline)) int backward_walk(
 }
 
 /* ----------------------------------------------------------------------- specialisations */
-typedef void forward_walker(const struct args *, const struct geometry *, const float *,
-                            const float *, int64_t, int64_t, int64_t);
-typedef int backward_walker(const struct args *, const struct geometry *, const float *,
-                            const float *, float *, int64_t, int64_t, int64_t);
+/* Walkers of direction k for (batch b, channels c0 .. c0 + 8 * vectors - 1). */
+typedef void forward_walker(const struct args *, int64_t, int64_t, int64_t, int64_t);
+typedef int backward_walker(const struct args *, int64_t, int64_t, int64_t, int64_t);
 
 #define WALKS_FOR(NAME, STATE) \
-    static void walk_##NAME(const struct args *a, const struct geometry *g, const float *a2, \
-                            const float *bias, int64_t b, int64_t c0, int64_t vectors) \
+    static void walk_##NAME(const struct args *a, int64_t k, int64_t b, int64_t c0, \
+                            int64_t vectors) \
     { \
         const int64_t last = a->channels - c0 - (vectors - 1) * LANES; \
         if (last >= LANES) \
-            walk(a, g, a2, bias, b, c0, vectors, STATE, LANES); \
+            walk(a, k, b, c0, vectors, STATE, LANES); \
         else \
-            walk(a, g, a2, bias, b, c0, vectors, STATE, last); \
+            walk(a, k, b, c0, vectors, STATE, last); \
     } \
-    static int backward_##NAME(const struct args *a, const struct geometry *g, \
-                               const float *a2, const float *bias, float *d_A, int64_t b, \
-                               int64_t c0, int64_t vectors) \
+    static int backward_##NAME(const struct args *a, int64_t k, int64_t b, int64_t c0, \
+                               int64_t vectors) \
     { \
         const int64_t last = a->channels - c0 - (vectors - 1) * LANES; \
-        return last >= LANES ? backward_walk(a, g, a2, bias, d_A, b, c0, vectors, STATE, LANES) \
-                             : backward_walk(a, g, a2, bias, d_A, b, c0, vectors, STATE, last); \
+        return last >= LANES ? backward_walk(a, k, b, c0, vectors, STATE, LANES) \
+                             : backward_walk(a, k, b, c0, vectors, STATE, last); \
     }
 WALKS_FOR(4, 4)
 WALKS_FOR(8, 8)
@@ -443,9 +454,7 @@ static void *forward_worker(void *arg)
         const int64_t b = item / groups, first = (item % groups) * w->group;
         const int64_t count = vectors - first < w->group ? vectors - first : w->group;
         for (int64_t k = 0; k < a->directions; ++k)
-            walk_item(a, &a->geometry[k], a->a2 + k * a->state * a->channels,
-                      a->delta_bias ? a->delta_bias + k * a->channels : NULL, b,
-                      first * LANES, count);
+            walk_item(a, k, b, first * LANES, count);
     }
     return NULL;
 }
@@ -462,10 +471,7 @@ static void *backward_worker(void *arg)
         const int64_t b = item / a->directions, k = item % a->directions;
         for (int64_t first = 0; first < vectors && !w->status; first += group) {
             const int64_t count = vectors - first < group ? vectors - first : group;
-            w->status = walk_item(a, &a->geometry[k], a->a2 + k * a->state * a->channels,
-                                  a->delta_bias ? a->delta_bias + k * a->channels : NULL,
-                                  a->d_A + (b * a->directions + k) * a->state * a->channels, b,
-                                  first * LANES, count);
+            w->status = walk_item(a, k, b, first * LANES, count);
         }
     }
     return NULL;

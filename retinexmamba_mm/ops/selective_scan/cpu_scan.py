@@ -94,6 +94,7 @@ def _compile(target):
             command = [compiler, *flags, str(_SOURCE), '-o', str(built)]
             result = subprocess.run(command, capture_output=True, text=True)
             if not result.returncode:
+                log_once('cpu_scan.flags', f'cpu scan backend: built with {" ".join(flags)}')
                 break
         else:
             raise OSError(f'compiling {_SOURCE.name} failed ({" ".join(command)}):\n'
@@ -175,11 +176,11 @@ def _cross(t):
     return _Operand(t, t.stride(2), t.stride(1), t.stride()[3:])
 
 
-def _flat_geometry(length):
-    """One line of ``length`` steps, the same for every group (K) but for their offsets."""
+def _flat_geometry(length, groups):
+    """One line of ``length`` steps per group (K); the groups differ only by their offsets."""
     def geometry(operands):
         zero = [0] * len(operands)
-        return [(1, length, zero, zero, [o.sequence[0] for o in operands])]
+        return [(1, length, zero, zero, [o.sequence[0] for o in operands])] * groups
     return geometry
 
 
@@ -209,13 +210,12 @@ def _launch(function, operands, geometry, a2, bias, softplus, d_A=None):
     if directions > _MAX_DIRECTIONS:
         raise ValueError(f'the cpu scan backend takes at most {_MAX_DIRECTIONS} groups (K), '
                          f'got {directions}; use backend="torch"')
-    shapes = geometry(operands)
     table = (_Geometry * directions)(*(
         _Geometry(lines, steps, _PerTensor(*(o + k * op.direction
                                              for o, op in zip(offsets, operands))),
                   _PerTensor(*line_strides), _PerTensor(*step_strides))
         for k, (lines, steps, offsets, line_strides, step_strides)
-        in enumerate(shapes if len(shapes) == directions else shapes * directions)))
+        in enumerate(geometry(operands))))
     batch = operands[_TENSORS.index('u')].tensor.shape[0]
     args = _Args(batch, channels, state, directions, torch.get_num_threads(),
                  (ctypes.c_void_p * len(_TENSORS))(*(None if o.tensor is None else
@@ -281,7 +281,7 @@ def _forward_flat(u, delta, A, B, C, D, delta_bias, delta_softplus):
     _launch(_library().retinexmamba_scan_forward,
             dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
                  C=_flat(C32), y=_flat(y, channels)),
-            _flat_geometry(u.shape[-1]), _base2(A, groups), _bias(delta_bias, groups),
+            _flat_geometry(u.shape[-1], groups), _base2(A, groups), _bias(delta_bias, groups),
             delta_softplus)
     return y.to(u.dtype)
 
@@ -320,7 +320,7 @@ def _backward_flat(inputs, delta_softplus, grad_y):
             dict(delta=_flat(delta32, channels), u=_flat(u32, channels), B=_flat(B32),
                  C=_flat(C32), d_delta=_flat(d_delta, channels), d_u=_flat(d_u, channels),
                  d_B=_flat(d_B), d_C=_flat(d_C), d_y=_flat(gy, channels)),
-            _flat_geometry(u.shape[-1]), _base2(A, groups), _bias(delta_bias, groups),
+            _flat_geometry(u.shape[-1], groups), _base2(A, groups), _bias(delta_bias, groups),
             delta_softplus, d_A)
     if D is not None:
         d_u += gy * D.float()[:, None]
